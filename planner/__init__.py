@@ -1,0 +1,1 @@
+"""augplan planner."""

