@@ -20,6 +20,9 @@ class Embedder:
     def __init__(self, name: str = DEFAULT_EMBEDDER, models_dir: Path | None = None) -> None:
         import torch
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
 
         from engine.backends.llamacpp import default_threads
 

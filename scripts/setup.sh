@@ -31,7 +31,10 @@ fi
 export HF_HUB_OFFLINE="${HF_HUB_OFFLINE:-1}"
 export TRANSFORMERS_OFFLINE="${TRANSFORMERS_OFFLINE:-1}"
 export TOKENIZERS_PARALLELISM=false
-export AUGPLAN_DATA_DIR="${AUGPLAN_DATA_DIR:-$(cd .. && pwd)/shared/data}"
+# Datasets by name: $AUGPLAN_DATA_DIR, else a shared data folder beside the checkout if present.
+if [ -z "${AUGPLAN_DATA_DIR:-}" ] && [ -d ../shared/data ]; then
+  export AUGPLAN_DATA_DIR="$(cd ../shared/data && pwd)"
+fi
 
 case "$what" in
   demo) exec "$VENV/bin/augplan" demo "$@" ;;

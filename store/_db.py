@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+os.environ.setdefault("LANCE_LOG", "error")  # lance's deprecation notices are not for users
+
 import lancedb
 import polars as pl
 import pyarrow as pa
@@ -273,7 +275,8 @@ class Store:
             else:
                 raise AugplanError(f"--mode {mode!r}: use vector, fts or hybrid")
             if columns:
-                q = q.select(columns)
+                extra = {"vector": ["_distance"], "fts": ["_score"], "hybrid": []}[mode]
+                q = q.select(list(columns) + extra)
             return q.limit(limit).to_arrow()
         except AugplanError:
             raise

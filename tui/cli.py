@@ -72,7 +72,7 @@ def _print_df(df, title: str | None = None) -> None:
     for col in df.columns:
         table.add_column(col, overflow="fold")
     for row in df.iter_rows():
-        table.add_row(*["" if v is None else (f"{v:.4f}" if isinstance(v, float) else str(v))
+        table.add_row(*["" if v is None else (f"{v:,.4g}" if isinstance(v, float) else str(v))
                         for v in row])
     out.print(table)
 
@@ -177,7 +177,8 @@ def corpus_list(store_path: StoreOpt = None) -> None:
 
 
 # ------------------------------------------------------------------------------- generate
-def run_generation(store, request, models_dir, *, embed: bool = True, quiet: bool = False):
+def run_generation(store, request, models_dir, *, embed: bool = True, quiet: bool = False,
+                   embedder=None):
     """Generate with a progress bar (ETA, tokens/s, queries/s), then embed the new queries."""
     from engine.embed import embed_pending
     from engine.generate import generate
@@ -205,7 +206,7 @@ def run_generation(store, request, models_dir, *, embed: bool = True, quiet: boo
         if embed:
             etask = bar.add_task("embed queries", total=None, speed="")
             n_embedded = embed_pending(
-                store, request.corpus, models_dir=models_dir,
+                store, request.corpus, models_dir=models_dir, embedder=embedder,
                 on_progress=lambda d, t: bar.update(etask, total=t, completed=d),
             )
             bar.update(etask, total=max(n_embedded, 1), completed=max(n_embedded, 1))
@@ -352,6 +353,7 @@ def demo(
 ) -> None:
     """The main job: import SciFact, pull the smallest augmenter, generate, embed, summarise."""
     from engine import catalogue
+    from engine.embed import Embedder
     from engine.generate import GenerateRequest
     from engine.search import search_queries
     from store import corpus as corpus_io
@@ -370,7 +372,8 @@ def demo(
     out.print(f"2. models {augmenter} and minilm-l6 present and verified (sha256)")
     request = GenerateRequest(corpus=name, augmenter=augmenter, limit=passages)
     out.print(f"3. generating one InPars query for each of the first {passages} passages")
-    report, n_embedded = run_generation(store, request, models_dir)
+    embedder = Embedder(models_dir=models_dir)
+    report, n_embedded = run_generation(store, request, models_dir, embedder=embedder)
     out.print(f"   {report.generated} generated, {report.already_present} already cached, "
               f"{n_embedded} embedded")
     if report.generated:
@@ -392,8 +395,7 @@ def demo(
                   highlight=False)
     probe = "does vitamin D affect immune cells"
     out.print(f"5. hybrid search of the cache for {probe!r}:")
-    hits = search_queries(store, probe, corpus=name, mode="hybrid", limit=3,
-                          models_dir=models_dir)
+    hits = search_queries(store, probe, corpus=name, mode="hybrid", limit=3, embedder=embedder)
     for row in hits.iter_rows(named=True):
         out.print(f"   {row['query']}  [dim]-> {name}/{row['passage_id']}: "
                   f"{(row['title'] or '')[:60]}[/dim]", highlight=False)
@@ -406,6 +408,8 @@ def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         app()
     except AugplanError as exc:
