@@ -56,6 +56,7 @@ def embed_pending(
     """Embed every stored query (of a corpus) that has no vector yet; returns how many."""
     where = "vector IS NULL AND query != ''"
     if corpus:
+        store.corpus_info(corpus)  # an unknown name is an error, not "0 embedded"
         where += " AND corpus = " + "'" + corpus.replace("'", "''") + "'"
     pending = store.augmentations(where)
     total = pending.num_rows

@@ -65,6 +65,7 @@ class Store:
             "queries": schemas.QUERIES,
             "qrels": schemas.QRELS,
             "runs": schemas.RUNS,
+            "passage_vectors": schemas.passage_vectors(self.dim),
         }[name]
 
     def table(self, name: str):
@@ -199,6 +200,24 @@ class Store:
                              "title": pa.array([], pa.string()), "text": pa.array([], pa.string())})
         return pa.concat_tables(parts)
 
+    def qrel_pairs(self, corpus: str, split: str, *, limit: int = 8) -> list[tuple[str, str]]:
+        """(query text, passage text) pairs of a qrels split, in a fixed order."""
+        self.corpus_info(corpus)
+        qrels = self.scan("qrels", f"corpus = {_q(corpus)} AND split = {_q(split)} AND score > 0")
+        if qrels.num_rows == 0:
+            splits = sorted(set(self.scan("qrels", f"corpus = {_q(corpus)}", ["split"])
+                                .column("split").to_pylist()))
+            raise AugplanError(f"corpus {corpus!r} has no qrels split {split!r} "
+                               f"(splits: {', '.join(splits) or 'none'})")
+        pairs = pl.from_arrow(qrels).sort("query_id", "passage_id").unique(
+            "query_id", keep="first", maintain_order=True).head(limit)
+        queries = pl.from_arrow(self.scan("queries", f"corpus = {_q(corpus)}",
+                                          ["query_id", "text"])).rename({"text": "query"})
+        passages = pl.from_arrow(self.passages_by_id(pairs.select("corpus", "passage_id")))
+        joined = pairs.join(queries, on="query_id").join(passages, on=["corpus", "passage_id"])
+        return [(r["query"], f"{r['title']}. {r['text']}" if r["title"] else r["text"])
+                for r in joined.sort("query_id").iter_rows(named=True)]
+
     # --------------------------------------------------------- augmentations
     def existing(self, keys: list[str], columns: list[str] | None = None) -> pa.Table:
         """Rows (any corpus) whose content key is among ``keys``."""
@@ -225,13 +244,25 @@ class Store:
         tbl.merge_insert("uid").when_not_matched_insert_all().execute(rows, on_bad_vectors="null")
         return tbl.count_rows() - before
 
-    def set_vectors(self, rows: pa.Table) -> None:
-        """Write vectors (and the embedder's name) for existing rows, matched on ``uid``."""
+    def update_augmentations(self, rows: pa.Table) -> None:
+        """Rewrite existing rows (vectors, status, reason...), matched on ``uid``; full rows."""
         if rows.num_rows:
             rows = _dedup(rows.cast(self._schema("augmentations")), "uid")
             self.table("augmentations").merge_insert(
                 "uid"
             ).when_matched_update_all().execute(rows, on_bad_vectors="null")
+
+    set_vectors = update_augmentations
+
+    def add_passage_vectors(self, rows: pa.Table) -> int:
+        """Insert passage vectors whose (passage_hash, embedder) is new; one commit."""
+        if rows.num_rows == 0:
+            return 0
+        rows = _dedup(rows.cast(self._schema("passage_vectors")), "passage_hash")
+        tbl = self.table("passage_vectors")
+        before = tbl.count_rows()
+        tbl.merge_insert(["passage_hash", "embedder"]).when_not_matched_insert_all().execute(rows)
+        return tbl.count_rows() - before
 
     def augmentations(
         self, where: str | None = None, columns: list[str] | None = None
@@ -313,6 +344,7 @@ class Store:
             "seconds": 0.0,
             "prompt_tokens": 0,
             "gen_tokens": 0,
+            "diversity": "",
             "created_at": now(),
             "updated_at": now(),
         }

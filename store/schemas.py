@@ -57,6 +57,7 @@ RUNS = pa.schema(
         ("seconds", pa.float64()),
         ("prompt_tokens", pa.int64()),
         ("gen_tokens", pa.int64()),
+        ("diversity", pa.string()),  # JSON of diversity scores of the run's queries
         ("created_at", pa.string()),
         ("updated_at", pa.string()),
     ]
@@ -89,9 +90,24 @@ def augmentations(dim: int) -> pa.Schema:
             ("seconds", pa.float64()),
             ("run_id", pa.string()),
             ("created_at", pa.string()),
-            ("status", pa.string()),  # ok (filters of later stages mark others)
-            ("reason", pa.string()),
+            ("status", pa.string()),  # ok | filtered | duplicate | empty
+            ("reason", pa.string()),  # why a row is not ok (filter name and detail)
+            ("dup_of", pa.string()),  # uid of the representative when status = duplicate
+            ("checks", pa.string()),  # JSON of filter measurements (overlap, round-trip rank...)
             ("embedder", pa.string()),
             pa.field("vector", pa.list_(pa.float32(), dim), nullable=True),
+        ]
+    )
+
+
+def passage_vectors(dim: int) -> pa.Schema:
+    """Passage embeddings, computed once per (passage content, embedder) and shared by corpora:
+    a row is unique on (passage_hash, embedder)."""
+    return pa.schema(
+        [
+            ("passage_hash", pa.string()),
+            ("embedder", pa.string()),
+            ("precision", pa.string()),  # float32 | bfloat16: how the vector was computed
+            pa.field("vector", pa.list_(pa.float32(), dim)),
         ]
     )

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -178,7 +179,7 @@ def corpus_list(store_path: StoreOpt = None) -> None:
 
 # ------------------------------------------------------------------------------- generate
 def run_generation(store, request, models_dir, *, embed: bool = True, quiet: bool = False,
-                   embedder=None):
+                   embedder=None, run_id: str | None = None):
     """Generate with a progress bar (ETA, tokens/s, queries/s), then embed the new queries."""
     from engine.embed import embed_pending
     from engine.generate import generate
@@ -201,7 +202,8 @@ def run_generation(store, request, models_dir, *, embed: bool = True, quiet: boo
             bar.update(task, total=p.total, completed=p.done,
                        speed=f"{tps:.0f} tok/s  {qps:.2f} q/s")
 
-        report = generate(store, request, models_dir=models_dir, on_progress=on_progress)
+        report = generate(store, request, models_dir=models_dir, on_progress=on_progress,
+                          run_id=run_id)
         n_embedded = 0
         if embed:
             etask = bar.add_task("embed queries", total=None, speed="")
@@ -220,33 +222,61 @@ def generate(
     limit: Annotated[int | None, typer.Option("--limit", help="First N passages.")] = None,
     per_passage: Annotated[int, typer.Option("--per-passage", help="Queries per passage.")] = 1,
     seed: Annotated[int, typer.Option("--seed")] = 0,
-    strategy: Annotated[str, typer.Option("--strategy", help="Prompt strategy.")] = "inpars",
+    strategy: Annotated[str, typer.Option(
+        "--strategy", help="inpars, inpars-gbq, promptagator or query-types.")] = "inpars",
+    form: Annotated[str | None, typer.Option(
+        "--form", help="completion or chat (default: the strategy's choice for this model).")]
+    = None,
+    examples: Annotated[Path | None, typer.Option(
+        "--examples", help="promptagator: jsonl of {query, passage} pairs (up to 8 used).")]
+    = None,
+    examples_split: Annotated[str | None, typer.Option(
+        "--examples-split", help="promptagator: take pairs from this qrels split (e.g. train).")]
+    = None,
     temperature: Annotated[float | None, typer.Option(
         "--temperature", help="Default: 0 (greedy) for 1 per passage, else 0.8.")] = None,
+    top_p: Annotated[float, typer.Option("--top-p")] = 0.95,
+    backend: Annotated[str, typer.Option(
+        "--backend", help="llama.cpp, llama.cpp-batched, transformers or http.")] = "llama.cpp",
+    base_url: Annotated[str | None, typer.Option(
+        "--base-url", help="http backend: an OpenAI-compatible server, e.g. "
+        "http://127.0.0.1:8080")] = None,
     no_embed: Annotated[bool, typer.Option("--no-embed", help="Skip embedding.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per batch and commit.")]
+    = 16,
     store_path: StoreOpt = None,
     models_dir: ModelsOpt = None,
 ) -> None:
     """Generate synthetic queries; what is already in the store is never generated again."""
-    from engine.generate import GenerateRequest
+    from engine.generate import GenerateRequest, load_examples
 
     store = _store(store_path)
+    pairs: tuple[tuple[str, str], ...] = ()
+    if examples is not None or examples_split is not None:
+        pairs = load_examples(store, corpus, split=examples_split, path=examples)
     request = GenerateRequest(corpus=corpus, augmenter=augmenter, strategy=strategy, limit=limit,
-                              per_passage=per_passage, seed=seed, temperature=temperature)
+                              per_passage=per_passage, seed=seed, temperature=temperature,
+                              top_p=top_p, batch_size=batch_size, form=form, examples=pairs,
+                              backend=backend, base_url=base_url)
     report, n_embedded = run_generation(store, request, models_dir, embed=not no_embed,
                                         quiet=as_json)
+    _print_report(report, n_embedded, as_json)
+
+
+def _print_report(report, n_embedded: int, as_json: bool) -> None:
     if as_json:
         out.print_json(json.dumps({**report.to_dict(), "embedded": n_embedded}))
         return
     out.print(
-        f"run {report.run_id}: {report.target} queries requested, {report.generated} generated, "
-        f"{report.already_present} already in the store, {report.copied} reused from another "
-        f"corpus; {n_embedded} embedded"
+        f"run {report.run_id} {report.status}: {report.target} queries requested, "
+        f"{report.generated} generated, {report.already_present} already in the store, "
+        f"{report.copied} reused from another corpus; {n_embedded} embedded"
     )
     if report.generated:
         out.print(f"  {report.queries_per_s:.2f} queries/s, {report.tokens_per_s:.0f} generated "
-                  f"tokens/s, {report.prompt_tokens} prompt tokens, {report.gen_seconds:.1f} s "
+                  f"tokens/s, {report.prompt_tokens} prompt tokens "
+                  f"({report.evaluated_tokens} evaluated), {report.gen_seconds:.1f} s "
                   f"in the model")
 
 
@@ -291,9 +321,10 @@ def query(
     for i, row in enumerate(df.iter_rows(named=True), 1):
         passage = f"{row['title']}. {row['text']}" if row.get("title") else (row.get("text") or "")
         snippet = passage[:220] + ("..." if len(passage) > 220 else "")
-        out.print(f"[bold]{i:>2}. {row['query']}[/bold]  [dim]score {row['score']:.3f} · "
-                  f"{row['augmenter']} · {row['corpus']}/{row['passage_id']}[/dim]")
-        out.print(f"    {snippet}", highlight=False)
+        out.print(f"[bold]{i:>2}. {escape(row['query'])}[/bold]  [dim]score {row['score']:.3f} · "
+                  f"{row['augmenter']} · "
+                  f"{escape(row['corpus'])}/{escape(row['passage_id'])}[/dim]")
+        out.print(f"    {escape(snippet)}", highlight=False)
 
 
 @app.command()
@@ -326,15 +357,70 @@ def stats(store_path: StoreOpt = None) -> None:
 
 @runs_app.command("list")
 def runs_list(store_path: StoreOpt = None) -> None:
-    """Generation runs, oldest first."""
+    """Generation runs, oldest first (interrupted runs can be resumed)."""
+    from engine.generate import run_state
+
     table = Table(title="runs")
     for col in ("run", "corpus", "augmenter", "strategy", "status", "done/target", "generated",
                 "seconds"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=col == "run")
     for r in _store(store_path).runs():
-        table.add_row(r["run_id"], r["corpus"], r["augmenter"], r["strategy"], r["status"],
+        table.add_row(r["run_id"], r["corpus"], r["augmenter"], r["strategy"], run_state(r),
                       f"{r['done']}/{r['target']}", str(r["generated"]), f"{r['seconds']:.1f}")
     out.print(table)
+
+
+@runs_app.command("show")
+def runs_show(run_id: str, store_path: StoreOpt = None) -> None:
+    """A run's manifest, progress, throughput and diversity scores."""
+    from engine.generate import run_state
+
+    found = _store(store_path).runs(f"run_id = '{run_id}'")
+    if not found:
+        raise AugplanError(f"no run {run_id!r}", hint="augplan runs list")
+    r = found[0]
+    manifest = json.loads(r["manifest"])
+    manifest.pop("examples", None)
+    out.print(f"[bold]run {r['run_id']}[/bold]  status: {run_state(r)}  {r['message']}")
+    out.print(f"  {r['done']}/{r['target']} rows present, {r['generated']} generated, "
+              f"{r['gen_tokens']} tokens in {r['seconds']:.1f} s"
+              + (f" ({r['generated'] / r['seconds']:.2f} queries/s)" if r["seconds"] else ""))
+    out.print(f"  created {r['created_at']}, updated {r['updated_at']}")
+    out.print_json(json.dumps(manifest))
+    if r.get("diversity"):
+        out.print("  diversity:")
+        out.print_json(r["diversity"])
+
+
+@runs_app.command("resume")
+def runs_resume(
+    run_id: str,
+    no_embed: Annotated[bool, typer.Option("--no-embed")] = False,
+    store_path: StoreOpt = None,
+    models_dir: ModelsOpt = None,
+) -> None:
+    """Continue an interrupted, failed or cancelled run: only missing rows are generated."""
+    from engine.generate import GenerateRequest, run_state
+
+    store = _store(store_path)
+    found = store.runs(f"run_id = '{run_id}'")
+    if not found:
+        raise AugplanError(f"no run {run_id!r}", hint="augplan runs list")
+    if run_state(found[0]) == "running":
+        raise AugplanError(f"run {run_id} is still running in another process")
+    request = GenerateRequest.from_manifest(json.loads(found[0]["manifest"]))
+    report, n_embedded = run_generation(store, request, models_dir, embed=not no_embed,
+                                        run_id=run_id)
+    _print_report(report, n_embedded, False)
+
+
+@runs_app.command("cancel")
+def runs_cancel(run_id: str, store_path: StoreOpt = None) -> None:
+    """Stop a running run after its current batch (it stays resumable)."""
+    from engine.generate import cancel
+
+    state = cancel(_store(store_path), run_id)
+    out.print(f"run {run_id}: {state}")
 
 
 # ----------------------------------------------------------------------------------- demo
@@ -413,7 +499,10 @@ def main() -> None:
     try:
         app()
     except AugplanError as exc:
-        err.print(f"[bold red]augplan: error:[/bold red] {exc}", highlight=False)
+        # escape: the message quotes user data (ids, paths) that must not be read as markup;
+        # soft_wrap: never break a long path (file:line) over two lines of a narrow stderr.
+        err.print(f"[bold red]augplan: error:[/bold red] {escape(str(exc))}", highlight=False,
+                  soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         err.print("augplan: interrupted")

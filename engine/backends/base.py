@@ -6,19 +6,27 @@ from collections.abc import Sequence
 from typing import Protocol, TypedDict
 
 
-class Completion(TypedDict):
+class Completion(TypedDict, total=False):
     """One completion with its token usage and wall time."""
 
     text: str
-    prompt_tokens: int
+    prompt_tokens: int  # tokens of the whole prompt
     gen_tokens: int
     seconds: float
+    evaluated_tokens: int  # prompt tokens actually computed (a cached prefix is not)
 
 
 class Backend(Protocol):
-    """Turns a prompt into a completion. Implementations: llama.cpp in-process (default)."""
+    """Turns prompts into completions.
+
+    Implementations: llama.cpp in-process (sequential reference and batched), transformers,
+    OpenAI-compatible HTTP. ``chat_template`` is the model's template (None for completion-only
+    models and servers that hide it); ``eos_token`` its end-of-turn text.
+    """
 
     name: str
+    chat_template: str | None
+    eos_token: str
 
     def complete(
         self,
@@ -31,5 +39,18 @@ class Backend(Protocol):
         seed: int,
         stop: Sequence[str],
     ) -> Completion: ...
+
+    def complete_many(
+        self,
+        prompts: list[str],
+        *,
+        prefix: str | None = None,
+        max_tokens: int,
+        temperature: float,
+        top_p: float,
+        top_k: int,
+        seeds: list[int],
+        stop: Sequence[str],
+    ) -> list[Completion]: ...
 
     def close(self) -> None: ...

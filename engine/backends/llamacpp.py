@@ -44,6 +44,8 @@ class LlamaCppBackend:
             n_threads_batch=threads,
             verbose=False,
         )
+        self.chat_template: str | None = self.llm.metadata.get("tokenizer.chat_template")
+        self.eos_token: str = self.llm._model.token_get_text(self.llm.token_eos())
 
     def complete(
         self,
@@ -74,6 +76,25 @@ class LlamaCppBackend:
             gen_tokens=int(usage["completion_tokens"]),
             seconds=time.perf_counter() - t0,
         )
+
+    def complete_many(
+        self,
+        prompts: list[str],
+        *,
+        prefix: str | None = None,
+        max_tokens: int,
+        temperature: float,
+        top_p: float,
+        top_k: int,
+        seeds: list[int],
+        stop: Sequence[str],
+    ) -> list[Completion]:
+        """One after the other (the reference path); the shared prefix stays in the KV cache."""
+        return [
+            self.complete(p, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
+                          top_k=top_k, seed=s, stop=stop)
+            for p, s in zip(prompts, seeds, strict=True)
+        ]
 
     def close(self) -> None:
         self.llm.close()
