@@ -181,7 +181,7 @@ def resolve_plan(
     if backend is not None:
         chat_template, eos = getattr(backend, "chat_template", None), getattr(
             backend, "eos_token", "")
-    elif request.backend == "http":
+    elif request.backend == "http" or entry.completion_only:
         chat_template, eos = None, ""
     else:
         path = catalogue.verify(request.augmenter, models_dir)
