@@ -181,8 +181,9 @@ def resolve_plan(
     if backend is not None:
         chat_template, eos = getattr(backend, "chat_template", None), getattr(
             backend, "eos_token", "")
-    elif request.backend == "http" or entry.completion_only:
-        chat_template, eos = None, ""
+    elif (request.backend == "http" or entry.completion_only or "chat" not in strategy.forms
+          or request.form == "completion"):
+        chat_template, eos = None, ""  # the model file is not needed to plan this
     else:
         path = catalogue.verify(request.augmenter, models_dir)
         chat_template, eos = _chat_info(str(path)) if path.is_file() else (None, "")

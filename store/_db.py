@@ -66,6 +66,7 @@ class Store:
             "qrels": schemas.QRELS,
             "runs": schemas.RUNS,
             "passage_vectors": schemas.passage_vectors(self.dim),
+            "profiles": schemas.PROFILES,
         }[name]
 
     def table(self, name: str):
@@ -358,6 +359,20 @@ class Store:
     def runs(self, where: str | None = None) -> list[dict[str, Any]]:
         rows = self.scan("runs", where).to_pylist()
         return sorted(rows, key=lambda r: r["created_at"])
+
+    # -------------------------------------------------------------- profiles
+    def add_profile(self, row: dict[str, Any]) -> bool:
+        """Insert one cost profile unless one with its ``profile_id`` is there; True if added."""
+        tbl = self.table("profiles")
+        before = tbl.count_rows()
+        batch = pa.Table.from_pylist([row], schema=schemas.PROFILES)
+        tbl.merge_insert("profile_id").when_not_matched_insert_all().execute(batch)
+        return tbl.count_rows() > before
+
+    def profiles(self, where: str | None = None) -> list[dict[str, Any]]:
+        """Cost profiles matching a SQL filter, oldest measurement first."""
+        rows = self.scan("profiles", where).to_pylist()
+        return sorted(rows, key=lambda r: (r["measured_at"] or "", r["profile_id"]))
 
     # ----------------------------------------------------------------- stats
     def stats(self) -> pl.DataFrame:

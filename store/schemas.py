@@ -64,6 +64,34 @@ RUNS = pa.schema(
 )
 
 
+PROFILES = pa.schema(
+    [
+        ("profile_id", pa.string()),  # content hash of the profile: re-adding one is a no-op
+        ("kind", pa.string()),  # augmenter | training
+        ("name", pa.string()),  # augmenter (catalogue name) or retriever
+        ("strategy", pa.string()),
+        ("backend", pa.string()),
+        ("device", pa.string()),  # CPU model name or GPU name
+        ("threads", pa.int64()),
+        ("prompt_tokens_per_s", pa.float64()),
+        ("gen_tokens_per_s", pa.float64()),
+        ("queries_per_s", pa.float64()),
+        ("queries_per_hour", pa.float64()),
+        ("pairs_per_s", pa.float64()),
+        ("pairs_per_hour", pa.float64()),
+        ("batch_size", pa.int64()),
+        ("max_seq_length", pa.int64()),
+        ("peak_rss_mb", pa.float64()),
+        ("peak_gpu_mb", pa.float64()),
+        ("passages", pa.int64()),
+        ("model_params", pa.int64()),  # parameters of the model, a count
+        ("params", pa.string()),  # JSON of the measurement's settings (sampling, batch...)
+        ("source", pa.string()),  # measured | the file it was imported from
+        ("measured_at", pa.string()),
+    ]
+)
+
+
 def augmentations(dim: int) -> pa.Schema:
     """Synthetic queries. ``key`` is the content key (what was generated, from what); a row is
     unique on (key, corpus): the same passage in two corpora shares one generation."""

@@ -490,6 +490,15 @@ def demo(
               f"augplan query \"gene expression\" --corpus {name}")
 
 
+def _register_extensions() -> None:
+    from tui import cli_profiles
+
+    cli_profiles.register(app)
+
+
+_register_extensions()
+
+
 def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -63,8 +63,8 @@ def main() -> None:
         for bs in [int(b) for b in args.batch_sizes.split(",")]:
             ids = torch.randint(10, cfg.vocab_size - 10, (bs, args.prompt_tokens), device=dev)
             mask = torch.ones_like(ids)
-            gen_kw = dict(attention_mask=mask, max_new_tokens=args.gen_tokens,
-                          min_new_tokens=args.gen_tokens, do_sample=False, pad_token_id=0)
+            gen_kw = {"attention_mask": mask, "max_new_tokens": args.gen_tokens,
+                      "min_new_tokens": args.gen_tokens, "do_sample": False, "pad_token_id": 0}
             with torch.inference_mode():
                 model.generate(ids, **gen_kw)  # warm-up
                 if dev.type == "cuda":
@@ -106,8 +106,8 @@ def main() -> None:
     now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     lines = [f"# Reference throughput profiles measured on {gpu} by bench/gpu/arch_profile.py",
              "# (transformers backend, bf16, architecture-equivalent models: random weights of",
-             f"# each augmenter's exact architecture; {args.prompt_tokens} prompt tokens and "
-             f"{args.gen_tokens} generated tokens per query).", ""]
+             (f"# each augmenter's exact architecture; {args.prompt_tokens} prompt tokens and "
+              f"{args.gen_tokens} generated tokens per query)."), ""]
     for r in results:
         if "best" not in r:
             continue
@@ -124,9 +124,9 @@ def main() -> None:
             f"gen_tokens_per_s = {b['gen_tokens_per_s']:.0f}",
             f"peak_gpu_mb = {b['peak_gpu_mb']:.0f}",
             f'measured_at = "{now}"',
-            f'settings = {{ batch_size = {b["batch_size"]}, dtype = "bfloat16", '
-            f'prompt_tokens = {args.prompt_tokens}, gen_tokens = {args.gen_tokens}, '
-            f'method = "architecture-equivalent random weights" }}',
+            (f'settings = {{ batch_size = {b["batch_size"]}, dtype = "bfloat16", '
+             f'prompt_tokens = {args.prompt_tokens}, gen_tokens = {args.gen_tokens}, '
+             f'method = "architecture-equivalent random weights" }}'),
             "",
         ]
     (out / f"profiles-{slug}.toml").write_text("\n".join(lines))

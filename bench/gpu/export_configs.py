@@ -11,7 +11,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from engine import catalogue  # noqa: E402
+from engine import catalogue
 
 
 def main() -> None:

@@ -1,0 +1,126 @@
+"""Backends by kind: one place that turns (kind, augmenter) into a ready backend.
+
+``BACKENDS`` maps a kind to its constructor; a new backend is one more entry::
+
+    BACKENDS["my-kind"] = my_constructor  # (augmenter, *, models_dir, base_url, device, **kw)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from engine.backends.base import Backend
+from store.errors import AugplanError
+
+__all__ = ["BACKENDS", "DEFAULT_KIND", "BackendConstructor", "make_backend"]
+
+DEFAULT_KIND = "llama.cpp"
+
+BackendConstructor = Callable[..., Backend]
+
+
+def _llamacpp(
+    augmenter: str,
+    *,
+    models_dir: Path | None = None,
+    base_url: str | None = None,
+    device: str | None = None,
+    **kw: Any,
+) -> Backend:
+    from engine import catalogue
+    from engine.backends.llamacpp import LlamaCppBackend
+
+    _augmenter_entry(augmenter)
+    path = catalogue.verify(augmenter, models_dir)
+    # Gemma's 262k vocabulary makes the compute buffer ~4x larger at n_batch=256.
+    kw.setdefault("n_batch", 128 if augmenter.startswith("gemma") else 256)
+    return LlamaCppBackend(path, **kw)
+
+
+def _llamacpp_batched(
+    augmenter: str,
+    *,
+    models_dir: Path | None = None,
+    base_url: str | None = None,
+    device: str | None = None,
+    **kw: Any,
+) -> Backend:
+    from engine import catalogue
+    from engine.backends.llamacpp_batched import LlamaCppBatchedBackend
+
+    _augmenter_entry(augmenter)
+    path = catalogue.verify(augmenter, models_dir)
+    if "batch_size" in kw:
+        kw["n_parallel"] = kw.pop("batch_size")
+    return LlamaCppBatchedBackend(path, **kw)
+
+
+def _transformers(
+    augmenter: str,
+    *,
+    models_dir: Path | None = None,
+    base_url: str | None = None,
+    device: str | None = None,
+    **kw: Any,
+) -> Backend:
+    from engine.backends.transformers_backend import TransformersBackend
+
+    return TransformersBackend.from_catalogue(augmenter, models_dir, device=device, **kw)
+
+
+def _http(
+    augmenter: str,
+    *,
+    models_dir: Path | None = None,
+    base_url: str | None = None,
+    device: str | None = None,
+    **kw: Any,
+) -> Backend:
+    from engine.backends.http_backend import OpenAIHTTPBackend
+
+    if not base_url:
+        raise AugplanError(
+            "the http backend needs --base-url (an OpenAI-compatible server, e.g. "
+            "http://127.0.0.1:8080)"
+        )
+    model = kw.pop("model", None) or augmenter
+    return OpenAIHTTPBackend(base_url, model, **kw)
+
+
+BACKENDS: dict[str, BackendConstructor] = {
+    "llama.cpp": _llamacpp,
+    "llama.cpp-batched": _llamacpp_batched,
+    "transformers": _transformers,
+    "http": _http,
+}
+
+
+def _augmenter_entry(name: str) -> None:
+    from engine import catalogue
+
+    entry = catalogue.get_entry(name)
+    if entry.kind != "augmenter":
+        raise AugplanError(f"--augmenter {name!r} is an {entry.kind}, not an augmenter")
+
+
+def make_backend(
+    kind: str,
+    augmenter: str,
+    *,
+    models_dir: str | Path | None = None,
+    base_url: str | None = None,
+    device: str | None = None,
+    **kw: Any,
+) -> Backend:
+    """A backend of ``kind`` for ``augmenter`` (a catalogue name; for ``http``, the model name
+    sent to the server unless ``model=`` is given). Extra keywords go to the constructor."""
+    kind = kind or DEFAULT_KIND
+    constructor = BACKENDS.get(kind)
+    if constructor is None:
+        raise AugplanError(
+            f"--backend {kind!r}: unknown backend; known backends: {', '.join(BACKENDS)}"
+        )
+    directory = Path(models_dir) if models_dir is not None else None
+    return constructor(augmenter, models_dir=directory, base_url=base_url, device=device, **kw)

@@ -1,0 +1,466 @@
+"""Hugging Face transformers backend: batched generation on a GPU (or the CPU).
+
+It loads the same GGUF files as the llama.cpp backend (transformers dequantises them to a float
+dtype on load), a local model folder, or a Hub id. Prompts are left-padded and generated in
+batches; each row stops on its own as soon as its generated text holds a stop string, and a batch
+ends when every row has stopped (or hit ``max_tokens``). Stop strings are applied again to the
+decoded text, so the returned text never contains one.
+
+Sampling is greedy for ``temperature == 0``. Otherwise ``torch.manual_seed`` is set once per
+batch from the first row's seed: transformers draws one random stream for the whole batch, so
+per-row seeds are approximated (the same prompts, seeds and batch size give the same outputs, but
+a row's output depends on the batch it is in).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.backends.base import Completion
+from engine.backends.llamacpp import default_threads
+from store.errors import AugplanError
+
+__all__ = ["TransformersBackend", "convert_gguf", "cpu_name"]
+
+
+def _cut(text: str, stop: Sequence[str]) -> str:
+    """``text`` up to (not including) the first stop string."""
+    cut = len(text)
+    for s in stop:
+        if s:
+            i = text.find(s)
+            if 0 <= i < cut:
+                cut = i
+    return text[:cut]
+
+
+class TransformersBackend:
+    """Batched ``generate`` with a causal LM from transformers.
+
+    ``model`` is a ``.gguf`` file, a folder (a saved model, or the folder of ``gguf_file``), or a
+    Hub id. Hub ids are only read from the local cache unless ``allow_download`` is true.
+    """
+
+    name = "transformers"
+
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        gguf_file: str | None = None,
+        device: str | None = None,
+        dtype: Any = None,
+        batch_size: int = 16,
+        allow_download: bool = False,
+    ) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if batch_size < 1:
+            raise AugplanError(f"batch_size must be at least 1, got {batch_size}")
+        self.batch_size = batch_size
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.device = torch.device(device)
+        if self.device.type == "cuda":
+            if not torch.cuda.is_available():
+                raise AugplanError(f"device {device!r} was asked for, but torch sees no CUDA GPU")
+            if dtype is None:
+                dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            self.device_name = torch.cuda.get_device_name(self.device)
+            self.threads = torch.get_num_threads()
+        else:
+            if dtype is None:
+                dtype = torch.float32
+            self.threads = default_threads()
+            torch.set_num_threads(self.threads)
+            self.device_name = cpu_name()
+        if isinstance(dtype, str):
+            dtype = getattr(torch, dtype)
+        self.dtype = dtype
+
+        source, gguf = _resolve_source(model, gguf_file)
+        local_only = not allow_download or Path(source).exists()
+        kwargs: dict[str, Any] = {"local_files_only": local_only}
+        if gguf:
+            kwargs["gguf_file"] = gguf
+        self.source = f"{source}/{gguf}" if gguf else str(source)
+        quiet = _Quiet()  # GGUF conversion progress bars and notices are not for users
+        t0 = time.perf_counter()
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+            self.model = AutoModelForCausalLM.from_pretrained(
+                source, dtype=dtype, **kwargs, **_dequantised(gguf)
+            )
+        except (OSError, ValueError) as exc:
+            hint = (
+                "pass a local .gguf file or model folder, or allow downloads when online"
+                if local_only
+                else "check the Hub id and the network"
+            )
+            raise AugplanError(f"cannot load model {self.source}: {exc}", hint=hint) from None
+        finally:
+            quiet.restore()
+        self.model.to(self.device)
+        self.model.eval()
+        self.load_seconds = time.perf_counter() - t0
+
+        tok = self.tokenizer
+        tok.padding_side = "left"
+        if tok.pad_token_id is None:
+            tok.pad_token = tok.eos_token
+        self.chat_template: str | None = getattr(tok, "chat_template", None) or None
+        self.eos_token: str = tok.eos_token or ""
+        self._stop_masks: dict[tuple[str, ...], Any] = {}
+
+    # ------------------------------------------------------------------ construction helpers
+    @classmethod
+    def from_catalogue(
+        cls,
+        name: str,
+        models_dir: str | Path | None = None,
+        device: str | None = None,
+        **kwargs: Any,
+    ) -> TransformersBackend:
+        """A catalogue augmenter's GGUF file, after its sha256 check."""
+        from engine import catalogue
+
+        entry = catalogue.get_entry(name)
+        if entry.kind != "augmenter":
+            raise AugplanError(f"--augmenter {name!r} is an {entry.kind}, not an augmenter")
+        path = catalogue.verify(name, Path(models_dir) if models_dir is not None else None)
+        return cls(path, device=device, **kwargs)
+
+    # ------------------------------------------------------------------ the protocol
+    def complete(
+        self,
+        prompt: str,
+        *,
+        max_tokens: int,
+        temperature: float,
+        top_p: float,
+        top_k: int,
+        seed: int,
+        stop: Sequence[str],
+    ) -> Completion:
+        return self.complete_many(
+            [prompt], max_tokens=max_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
+            seeds=[seed], stop=stop,
+        )[0]
+
+    def complete_many(
+        self,
+        prompts: Sequence[str],
+        *,
+        prefix: str | None = None,
+        max_tokens: int,
+        temperature: float,
+        top_p: float = 1.0,
+        top_k: int = 0,
+        seeds: Sequence[int] | int | None = None,
+        stop: Sequence[str] = (),
+    ) -> list[Completion]:
+        """Completions of every prompt, in the order given.
+
+        Prompts are whole prompts; ``prefix`` (the part they all start with) is accepted for the
+        protocol but not needed here: every row is evaluated in full. Prompts are sorted by
+        length and generated ``batch_size`` at a time (less padding); each completion's
+        ``seconds`` is its batch's wall time divided by the batch's rows.
+        """
+        n = len(prompts)
+        if n == 0:
+            return []
+        if isinstance(seeds, int) or seeds is None:
+            seed_list = [int(seeds or 0)] * n
+        else:
+            seed_list = [int(s) for s in seeds]
+            if len(seed_list) != n:
+                raise ValueError(f"{len(seed_list)} seeds for {n} prompts")
+        texts = list(prompts)
+        stop = tuple(s for s in stop if s)
+        tok = self.tokenizer
+        lengths = [len(ids) for ids in tok(texts)["input_ids"]]
+        order = sorted(range(n), key=lambda i: lengths[i])
+        results: list[Completion | None] = [None] * n
+        for start in range(0, n, self.batch_size):
+            rows = order[start : start + self.batch_size]
+            outs = self._batch(
+                [texts[i] for i in rows], max_tokens=max_tokens, temperature=temperature,
+                top_p=top_p, top_k=top_k, seed=seed_list[rows[0]], stop=stop,
+            )
+            for i, c in zip(rows, outs, strict=True):
+                results[i] = c
+        return [c for c in results if c is not None]
+
+    def close(self) -> None:
+        import gc
+
+        import torch
+
+        self.model = None  # type: ignore[assignment]
+        self._stop_masks.clear()
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    # ------------------------------------------------------------------ internals
+    def _batch(
+        self,
+        texts: list[str],
+        *,
+        max_tokens: int,
+        temperature: float,
+        top_p: float,
+        top_k: int,
+        seed: int,
+        stop: tuple[str, ...],
+    ) -> list[Completion]:
+        import torch
+        from transformers import StoppingCriteriaList
+
+        tok = self.tokenizer
+        t0 = time.perf_counter()
+        enc = tok(texts, return_tensors="pt", padding=True)
+        input_ids = enc["input_ids"].to(self.device)
+        attention = enc["attention_mask"].to(self.device)
+        prompt_len = input_ids.shape[1]
+        criteria = _StopOnText(tok, stop, prompt_len, self._stop_mask(stop), self.device)
+        greedy = temperature <= 0.0
+        gen_kwargs: dict[str, Any] = {
+            "max_new_tokens": max(1, int(max_tokens)),
+            "pad_token_id": tok.pad_token_id,
+            "stopping_criteria": StoppingCriteriaList([criteria]) if stop else None,
+            "do_sample": not greedy,
+            "repetition_penalty": 1.0,  # as the llama.cpp backends: no penalty
+        }
+        if greedy:
+            # Unset the sampling knobs a model's generation_config may carry (no warnings).
+            gen_kwargs.update(temperature=None, top_p=None, top_k=None)
+        else:
+            gen_kwargs.update(temperature=float(temperature), top_p=float(top_p),
+                              top_k=int(top_k) if top_k and top_k > 0 else None)
+            torch.manual_seed(seed)
+        with torch.inference_mode():
+            out = self.model.generate(input_ids=input_ids, attention_mask=attention,
+                                      **gen_kwargs)
+        gen = out[:, prompt_len:].cpu()
+        seconds = (time.perf_counter() - t0) / len(texts)
+        prompt_counts = attention.sum(dim=1).cpu().tolist()
+        finished = criteria.finished_at.cpu() if criteria.finished_at is not None else None
+        lengths = _generated_lengths(gen, finished, _eos_ids(self.model, tok))
+        decoded = tok.batch_decode(
+            [row[:k].tolist() for row, k in zip(gen, lengths, strict=True)],
+            skip_special_tokens=True,
+        )
+        return [
+            Completion(text=_cut(text, stop), prompt_tokens=int(p), gen_tokens=int(k),
+                       seconds=seconds, evaluated_tokens=int(p))
+            for text, p, k in zip(decoded, prompt_counts, lengths, strict=True)
+        ]
+
+    def _stop_mask(self, stop: tuple[str, ...]) -> Any:
+        """A boolean vector over the vocabulary: tokens whose text holds a stop string."""
+        import torch
+
+        mask = self._stop_masks.get(stop)
+        if mask is None:
+            size = max(len(self.tokenizer), int(self.model.config.get_text_config().vocab_size))
+            pieces = self.tokenizer.batch_decode([[i] for i in range(len(self.tokenizer))])
+            flags = [any(s in piece for s in stop) for piece in pieces]
+            flags += [False] * (size - len(flags))
+            mask = torch.tensor(flags, dtype=torch.bool, device=self.device)
+            self._stop_masks[stop] = mask
+        return mask
+
+
+class _StopOnText:
+    """Per-row stopping: a row is done once its generated text holds a stop string.
+
+    A stop string inside one token is found with a vocabulary mask (no decoding); one split over
+    several tokens by decoding the last few generated tokens of the rows still running.
+    ``finished_at`` records for each row how many tokens it had generated when it stopped.
+    """
+
+    def __init__(self, tokenizer: Any, stop: tuple[str, ...], prompt_len: int, mask: Any,
+                 device: Any) -> None:
+        self.tokenizer = tokenizer
+        self.stop = stop
+        self.prompt_len = prompt_len
+        self.mask = mask
+        self.device = device
+        self.window = max((len(s) for s in stop), default=0) + 1
+        self.multi_char = any(len(s) > 1 for s in stop)
+        self.finished_at: Any = None
+
+    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
+        import torch
+
+        steps = input_ids.shape[1] - self.prompt_len
+        if self.finished_at is None:
+            self.finished_at = torch.full((input_ids.shape[0],), -1, dtype=torch.long,
+                                          device=input_ids.device)
+        last = input_ids[:, -1]
+        done = self.mask[last.clamp(max=self.mask.shape[0] - 1)]
+        if self.multi_char and steps > 1:
+            running = (~done & (self.finished_at < 0)).nonzero().flatten().tolist()
+            if running:
+                tails = input_ids[running, max(self.prompt_len, input_ids.shape[1] - self.window):]
+                texts = self.tokenizer.batch_decode(tails.tolist(), skip_special_tokens=True)
+                for row, text in zip(running, texts, strict=True):
+                    if any(s in text for s in self.stop):
+                        done[row] = True
+        newly = done & (self.finished_at < 0)
+        self.finished_at = torch.where(newly, torch.full_like(self.finished_at, steps),
+                                       self.finished_at)
+        return done
+
+
+def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
+    ids: set[int] = set()
+    for source in (getattr(model, "generation_config", None), model.config):
+        value = getattr(source, "eos_token_id", None)
+        if isinstance(value, int):
+            ids.add(value)
+        elif isinstance(value, list | tuple):
+            ids.update(int(v) for v in value)
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    return ids
+
+
+def _generated_lengths(gen: Any, finished_at: Any, eos: set[int]) -> list[int]:
+    """Tokens each row really generated: up to its stop string or end-of-sequence token."""
+    width = gen.shape[1]
+    lengths = []
+    for r in range(gen.shape[0]):
+        k = width
+        if finished_at is not None and int(finished_at[r]) > 0:
+            k = min(k, int(finished_at[r]))
+        row = gen[r, :k].tolist()
+        for j, t in enumerate(row):
+            if t in eos:
+                k = j + 1
+                break
+        lengths.append(k)
+    return lengths
+
+
+def _dequantised(gguf: str | None) -> dict[str, Any]:
+    """``from_pretrained`` arguments that unpack a GGUF file into dense weights (newer
+    transformers can keep GGUF blocks packed when a kernel package is installed)."""
+    if not gguf:
+        return {}
+    try:
+        from transformers import GgufConfig
+    except ImportError:  # older transformers always dequantise
+        return {}
+    return {"quantization_config": GgufConfig(dequantize=True)}
+
+
+class _Quiet:
+    """transformers' logging at error level and its progress bars off, until ``restore``."""
+
+    def __init__(self) -> None:
+        import functools
+        import importlib
+
+        from transformers.utils import logging as hf_logging
+
+        self._log = hf_logging
+        self._verbosity = hf_logging.get_verbosity()
+        self._bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        # The GGUF dequantisation loop uses tqdm directly, not transformers' switch.
+        self._gguf: Any = None
+        try:
+            self._gguf = importlib.import_module("transformers.modeling_gguf_pytorch_utils")
+            self._tqdm = self._gguf.tqdm
+            self._gguf.tqdm = functools.partial(self._tqdm, disable=True)
+        except (ImportError, AttributeError):
+            self._gguf = None
+
+    def restore(self) -> None:
+        self._log.set_verbosity(self._verbosity)
+        if self._bars:
+            self._log.enable_progress_bar()
+        if self._gguf is not None:
+            self._gguf.tqdm = self._tqdm
+
+
+def convert_gguf(gguf_path: str | Path, out_dir: str | Path, *, dtype: Any = "bfloat16") -> Path:
+    """Dequantise a GGUF file once into a transformers folder (safetensors and tokenizer).
+
+    Loading a GGUF file re-parses its metadata and dequantises every tensor on the CPU (about a
+    minute for a 1.5B model); the folder written here loads in seconds. It is written under a
+    temporary name and renamed when complete; an existing folder is returned as it is.
+    """
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = Path(out_dir)
+    if (out / "config.json").is_file():
+        return out
+    source, gguf = _resolve_source(gguf_path, None)
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    quiet = _Quiet()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, gguf_file=gguf, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(source, gguf_file=gguf, dtype=dtype,
+                                                     local_files_only=True, **_dequantised(gguf))
+        # The weights are plain dense tensors now; drop the GGUF loader's marks so the folder
+        # is an ordinary (unquantised) checkpoint.
+        if getattr(model, "hf_quantizer", None) is not None:
+            model.hf_quantizer = None
+        for config in {id(c): c for c in (model.config, model.config.get_text_config())}.values():
+            if hasattr(config, "quantization_config"):
+                delattr(config, "quantization_config")
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        if out.exists():
+            shutil.rmtree(out)
+        os.replace(tmp, out)
+    finally:
+        quiet.restore()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
+
+
+def _resolve_source(model: str | Path, gguf_file: str | None) -> tuple[str, str | None]:
+    """(folder or Hub id, GGUF file name inside it or None)."""
+    path = Path(model).expanduser()
+    if gguf_file is None and path.suffix == ".gguf":
+        if not path.is_file():
+            raise AugplanError(f"model file {path} does not exist")
+        return str(path.parent), path.name
+    if path.exists():
+        if gguf_file is not None and not (path / gguf_file).is_file():
+            raise AugplanError(f"{path} holds no file {gguf_file!r}")
+        return str(path), gguf_file
+    if os.sep in str(model) and str(model).startswith((".", os.sep, "~")):
+        raise AugplanError(f"model folder {path} does not exist")
+    return str(model), gguf_file
+
+
+def cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo (the platform's processor name elsewhere)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or platform.machine() or "cpu"
