@@ -179,7 +179,8 @@ def corpus_list(store_path: StoreOpt = None) -> None:
 
 # ------------------------------------------------------------------------------- generate
 def run_generation(store, request, models_dir, *, embed: bool = True, quiet: bool = False,
-                   embedder=None, run_id: str | None = None):
+                   embedder=None, run_id: str | None = None, quality: bool = True,
+                   round_trip: bool = False):
     """Generate with a progress bar (ETA, tokens/s, queries/s), then embed the new queries."""
     from engine.embed import embed_pending
     from engine.generate import generate
@@ -212,6 +213,16 @@ def run_generation(store, request, models_dir, *, embed: bool = True, quiet: boo
                 on_progress=lambda d, t: bar.update(etask, total=t, completed=d),
             )
             bar.update(etask, total=max(n_embedded, 1), completed=max(n_embedded, 1))
+    if embed and quality and report.target:
+        from dataclasses import replace
+
+        from engine.filters import FilterOptions
+        from engine.quality import QualityOptions, process
+
+        options = QualityOptions(filters=replace(FilterOptions(), round_trip=round_trip),
+                                 where=f"run_id = '{report.run_id}'")
+        report.quality = process(store, request.corpus, run_id=report.run_id,
+                                 embedder=embedder, models_dir=models_dir, options=options)
     return report, n_embedded
 
 
@@ -241,7 +252,13 @@ def generate(
     base_url: Annotated[str | None, typer.Option(
         "--base-url", help="http backend: an OpenAI-compatible server, e.g. "
         "http://127.0.0.1:8080")] = None,
-    no_embed: Annotated[bool, typer.Option("--no-embed", help="Skip embedding.")] = False,
+    no_embed: Annotated[bool, typer.Option(
+        "--no-embed", help="Skip embedding (and so filters, dedup and diversity).")] = False,
+    no_filter: Annotated[bool, typer.Option(
+        "--no-filter", help="Skip filters, dedup and diversity scores.")] = False,
+    round_trip: Annotated[bool, typer.Option(
+        "--round-trip", help="Also run the round-trip filter (encodes the corpus once).")]
+    = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per batch and commit.")]
     = 16,
@@ -260,19 +277,32 @@ def generate(
                               top_p=top_p, batch_size=batch_size, form=form, examples=pairs,
                               backend=backend, base_url=base_url)
     report, n_embedded = run_generation(store, request, models_dir, embed=not no_embed,
-                                        quiet=as_json)
+                                        quiet=as_json, quality=not no_filter,
+                                        round_trip=round_trip)
     _print_report(report, n_embedded, as_json)
 
 
 def _print_report(report, n_embedded: int, as_json: bool) -> None:
     if as_json:
-        out.print_json(json.dumps({**report.to_dict(), "embedded": n_embedded}))
+        q = getattr(report, "quality", None)
+        out.print_json(json.dumps({**report.to_dict(), "embedded": n_embedded,
+                                   "quality": q.to_dict() if q is not None else None},
+                                  default=str))
         return
     out.print(
         f"run {report.run_id} {report.status}: {report.target} queries requested, "
         f"{report.generated} generated, {report.already_present} already in the store, "
         f"{report.copied} reused from another corpus; {n_embedded} embedded"
     )
+    q = getattr(report, "quality", None)
+    if q is not None:
+        out.print(f"  quality: {q.status}")
+        if q.diversity:
+            d = q.diversity
+            out.print("  diversity: " + ", ".join(
+                f"{k} {d[k]:.3f}" for k in ("distinct_1", "distinct_2", "self_bleu", "vendi",
+                                            "mean_pairwise_distance")
+                if isinstance(d.get(k), int | float)))
     if report.generated:
         out.print(f"  {report.queries_per_s:.2f} queries/s, {report.tokens_per_s:.0f} generated "
                   f"tokens/s, {report.prompt_tokens} prompt tokens "
@@ -491,9 +521,10 @@ def demo(
 
 
 def _register_extensions() -> None:
-    from tui import cli_profiles
+    from tui import cli_profiles, cli_quality
 
     cli_profiles.register(app)
+    cli_quality.register(app)
 
 
 _register_extensions()

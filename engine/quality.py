@@ -1,0 +1,287 @@
+"""The quality stage of a corpus' synthetic queries: embed, filter, deduplicate, score diversity.
+
+``process`` runs the steps in that order on the rows of a corpus (or of one run, or of any SQL
+selection). Each step marks rows in the store (status, reason, checks, dup_of) and never
+deletes one, so the stage can be re-run: rows already marked keep their status unless
+``recheck`` asks for them to be measured again with the current thresholds. The diversity
+scores of the selection are returned and, for a run, kept in the run's ``diversity`` JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from engine import filters as _filters
+from engine.embed import Embedder, embed_pending
+from engine.filters import FilterOptions, FilterReport
+from store import Store
+from store.dedup import SCOPES, dedup
+from store.diversity import diversity_scores
+from store.errors import AugplanError
+
+STATUSES = ("ok", "filtered", "duplicate", "empty")
+
+
+@dataclass(frozen=True)
+class QualityOptions:
+    """What the quality stage does, and with which thresholds."""
+
+    filters: FilterOptions = field(default_factory=FilterOptions)
+    run_filters: bool = True
+    dedup: bool = True
+    semantic_threshold: float = 0.95
+    lexical_threshold: float = 0.8
+    scope: str = "all"  # duplicates across the whole selection, or only within a passage
+    where: str | None = None  # an extra SQL filter on the rows
+    recheck: bool = False  # measure rows filtered or marked duplicate before again
+    diversity: bool = True
+    diversity_sample: int = 500
+    seed: int = 0
+
+    def validate(self) -> None:
+        self.filters.validate()
+        if self.scope not in SCOPES:
+            raise AugplanError(f"--scope {self.scope!r}: use one of {', '.join(SCOPES)}")
+        for name, value in (("--semantic-threshold", self.semantic_threshold),
+                            ("--lexical-threshold", self.lexical_threshold)):
+            if not 0.0 < value <= 1.0:
+                raise AugplanError(f"{name} {value}: use a value in (0, 1]")
+        if self.diversity_sample < 2:
+            raise AugplanError(f"diversity sample {self.diversity_sample}: must be at least 2")
+
+
+@dataclass
+class QualityReport:
+    corpus: str
+    run_id: str | None
+    where: str  # the SQL selection the stage worked on
+    selected: int
+    embedded: int
+    filters: FilterReport | None
+    dedup: dict[str, int] | None
+    status: dict[str, int]  # rows of the selection per status, after the stage
+    reasons: dict[str, dict[str, int]]  # rows not ok per status and reason name, after the stage
+    diversity: dict[str, Any] | None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["filters"] = self.filters.to_dict() if self.filters else None
+        return d
+
+
+def _q(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def selection(corpus: str | None, run_id: str | None = None, where: str | None = None) -> str:
+    """The SQL filter of a corpus, a run and an extra condition (any may be None)."""
+    parts = [f"corpus = {_q(corpus)}" if corpus else None,
+             f"run_id = {_q(run_id)}" if run_id else None,
+             f"({where})" if where else None]
+    return " AND ".join(p for p in parts if p) or "true"
+
+
+def _check_where(store: Store, where: str) -> int:
+    """Rows matching a SQL filter; a filter LanceDB cannot read is a user error."""
+    try:
+        return store.count("augmentations", where)
+    except (ValueError, RuntimeError, OSError) as exc:
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise AugplanError(f"--where {where!r}: {msg}",
+                           hint="use SQL on the columns, e.g. \"augmenter = 'smollm2-135m'\"") \
+            from None
+
+
+def process(
+    store: Store,
+    corpus: str,
+    *,
+    run_id: str | None = None,
+    embedder: Embedder | None = None,
+    models_dir: Path | None = None,
+    options: QualityOptions | None = None,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> QualityReport:
+    """embed_pending -> filters -> dedup -> diversity on a corpus (or one of its runs).
+
+    ``on_progress(stage, done, total)`` reports the long steps (embedding queries, encoding
+    passages). The diversity scores are returned and, when ``run_id`` is given, stored in the
+    run's ``diversity`` JSON.
+    """
+    options = options or QualityOptions()
+    options.validate()
+    store.corpus_info(corpus)
+    if run_id is not None:
+        runs = store.runs(f"run_id = {_q(run_id)}")
+        if not runs:
+            raise AugplanError(f"--run {run_id!r}: no such run", hint="augplan runs list")
+        if runs[0]["corpus"] != corpus:
+            raise AugplanError(f"--run {run_id!r} belongs to corpus {runs[0]['corpus']!r}, "
+                               f"not {corpus!r}")
+    where = selection(None, run_id, options.where)
+    sel = selection(corpus, run_id, options.where)
+    selected = _check_where(store, sel)
+    seconds: dict[str, float] = {}
+
+    t0 = time.perf_counter()
+    pending = store.count("augmentations",
+                          f"corpus = {_q(corpus)} AND vector IS NULL AND query != ''")
+    needs_model = pending > 0 or (options.run_filters and options.filters.round_trip)
+    if needs_model and embedder is None:
+        embedder = Embedder(models_dir=models_dir)
+    embedded = 0
+    if pending:
+        embedded = embed_pending(
+            store, corpus, embedder=embedder,
+            on_progress=(lambda d, t: on_progress("embed queries", d, t)) if on_progress
+            else None,
+        )
+    seconds["embed"] = round(time.perf_counter() - t0, 3)
+
+    filter_report = None
+    if options.run_filters:
+        t0 = time.perf_counter()
+        filter_report = _filters.apply_filters(
+            store, corpus, where=where if where != "true" else None, embedder=embedder,
+            options=options.filters, reset=options.recheck, on_progress=on_progress,
+        )
+        seconds["filters"] = round(time.perf_counter() - t0, 3)
+
+    dedup_counts = None
+    if options.dedup:
+        t0 = time.perf_counter()
+        dedup_counts = dedup(
+            store, corpus, where=where if where != "true" else None,
+            semantic_threshold=options.semantic_threshold,
+            lexical_threshold=options.lexical_threshold, scope=options.scope,
+            reset=options.recheck, seed=options.seed,
+        )
+        seconds["dedup"] = round(time.perf_counter() - t0, 3)
+
+    scores = None
+    if options.diversity:
+        t0 = time.perf_counter()
+        scores = diversity_for(store, sel, sample=options.diversity_sample, seed=options.seed)
+        scores["kept"] = diversity_for(store, sel, statuses=("ok",),
+                                       sample=options.diversity_sample, seed=options.seed)
+        if run_id is not None:
+            store.update_run(run_id, diversity=json.dumps(scores, sort_keys=True))
+        seconds["diversity"] = round(time.perf_counter() - t0, 3)
+
+    return QualityReport(
+        corpus=corpus, run_id=run_id, where=sel, selected=selected, embedded=embedded,
+        filters=filter_report, dedup=dedup_counts, status=status_counts(store, sel),
+        reasons=reason_counts(store, sel), diversity=scores, seconds=seconds,
+    )
+
+
+def status_counts(store: Store, where: str) -> dict[str, int]:
+    """Rows per status in a selection (every status listed, zeros included)."""
+    t = store.augmentations(where, ["status"])
+    counts = {s: 0 for s in STATUSES}
+    for s in t.column("status").to_pylist():
+        counts[s or "ok"] = counts.get(s or "ok", 0) + 1
+    return counts
+
+
+def reason_counts(store: Store, where: str) -> dict[str, dict[str, int]]:
+    """Rows of a selection that are not ok, per status and reason name (the part before ':'),
+    most frequent first: ``{"filtered": {"too_short": 3, ...}, "duplicate": {...}, ...}``."""
+    t = store.augmentations(f"({where}) AND status != 'ok'", ["status", "reason"])
+    if t.num_rows == 0:
+        return {}
+    df = pl.from_arrow(t).with_columns(
+        pl.col("reason").fill_null("").str.split(":").list.first().str.strip_chars()
+        .alias("name"))
+    out: dict[str, dict[str, int]] = {}
+    for r in df.group_by("status", "name").len().sort("len", descending=True).iter_rows():
+        out.setdefault(r[0], {})[r[1] or "(no reason)"] = int(r[2])
+    return out
+
+
+def diversity_for(
+    store: Store,
+    where: str | None = None,
+    *,
+    statuses: tuple[str, ...] | None = None,
+    sample: int = 500,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Diversity scores of any selection of stored queries (a run, an augmenter, a strategy...).
+
+    By default every non-empty query of the selection counts, whatever its status (the output
+    of the generator as it was); ``statuses=("ok",)`` scores only the queries that are kept.
+    The copy rate uses the filters' ``copied`` measurement where a row has one and measures the
+    others against their passage here.
+    """
+    where = where or "true"
+    _check_where(store, where)
+    rows = store.augmentations(
+        where, ["corpus", "passage_id", "query", "status", "checks", "vector"]
+    )
+    df_status = rows.column("status").to_pylist()
+    queries = rows.column("query").to_pylist()
+    keep = [k for k in range(rows.num_rows)
+            if (queries[k] or "").strip() and df_status[k] != "empty"
+            and (statuses is None or df_status[k] in statuses)]
+    rows = rows.take(pa.array(keep, pa.int64()))
+    queries = [queries[k] for k in keep]
+    keys = [f"{c}/{p}" for c, p in zip(rows.column("corpus").to_pylist(),
+                                       rows.column("passage_id").to_pylist(), strict=True)]
+    vectors = _vectors_or_zero(rows.column("vector"), store.dim) if rows.num_rows else None
+    scores = diversity_scores(queries, vectors, keys, copy_flags=_copy_flags(store, rows),
+                              sample=sample, seed=seed)
+    scores["where"] = where
+    scores["statuses"] = list(statuses) if statuses else "all non-empty"
+    return scores
+
+
+def _vectors_or_zero(column: pa.ChunkedArray, dim: int) -> np.ndarray:
+    """Vector column as a matrix, with zero rows where a vector is missing."""
+    arr = column.combine_chunks()
+    dim = arr.type.list_size if hasattr(arr.type, "list_size") else dim
+    out = np.zeros((len(arr), dim), np.float32)
+    valid = arr.is_valid().to_numpy(zero_copy_only=False)
+    if valid.any():
+        present = arr.filter(pa.array(valid))
+        out[valid] = present.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
+    return out
+
+
+def _copy_flags(store: Store, rows: pa.Table) -> list[bool]:
+    """Whether each row's query is copied from its passage (measured where not known)."""
+    if rows.num_rows == 0:
+        return []
+    opts = FilterOptions()
+    flags: list[bool | None] = []
+    for c in rows.column("checks").to_pylist():
+        data = _filters.load_checks(c)
+        flags.append(bool(data["copied"]) if "copied" in data else None)
+    missing = [k for k, f in enumerate(flags) if f is None]
+    if missing:
+        corpora = rows.column("corpus").to_pylist()
+        pids = rows.column("passage_id").to_pylist()
+        queries = rows.column("query").to_pylist()
+        wanted = pl.DataFrame({"corpus": [corpora[k] for k in missing],
+                               "passage_id": [pids[k] for k in missing]}).unique()
+        passages = store.passages_by_id(wanted).to_pylist()
+        index = {(p["corpus"], p["passage_id"]): _filters.PassageIndex.build(
+            _filters.passage_input(p["title"], p["text"]), opts.copy_ngram) for p in passages}
+        for k in missing:
+            passage = index.get((corpora[k], pids[k]))
+            if passage is None:
+                flags[k] = False
+                continue
+            _, _, measured = _filters.text_checks(queries[k], passage, opts)
+            flags[k] = bool(measured.get("copied"))
+    return [bool(f) for f in flags]
