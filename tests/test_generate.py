@@ -1,0 +1,270 @@
+"""Generation, embedding and search end to end: SmolLM2-135M (llama.cpp) and MiniLM on the first
+20 SciFact passages, in a real LanceDB store. One generation is shared by the whole module."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine import catalogue, prompts
+from engine.embed import Embedder, embed_pending
+from engine.generate import GenerateRequest, generate
+from engine.search import search_queries
+from store import AugplanError, Store
+from store import corpus as corpus_io
+from store.keys import augmentation_key, canonical_json
+
+SMOL = "smollm2-135m"
+N = 20
+REQUEST = GenerateRequest(corpus="scifact", augmenter=SMOL, limit=N)
+
+
+@pytest.fixture(scope="module")
+def gen(tmp_path_factory: pytest.TempPathFactory, data_dir: Path, models_dir: Path):
+    """(store, report) after one generation of 20 queries."""
+    store = Store(tmp_path_factory.mktemp("gen") / "store")
+    store.import_corpus("scifact", corpus_io.detect(data_dir / "scifact"))
+    report = generate(store, REQUEST, models_dir=models_dir)
+    return store, report
+
+
+@pytest.fixture(scope="module")
+def embedder(models_dir: Path) -> Embedder:
+    return Embedder(models_dir=models_dir)
+
+
+@pytest.fixture(scope="module")
+def embedded(gen, embedder: Embedder) -> tuple[int, int]:
+    """How many queries the first and the second embed_pending call embedded."""
+    store, _ = gen
+    first = embed_pending(store, "scifact", embedder=embedder)
+    second = embed_pending(store, "scifact", embedder=embedder)
+    return first, second
+
+
+def _rows(store: Store, corpus: str = "scifact") -> list[dict]:
+    return store.augmentations(f"corpus = '{corpus}'").to_pylist()
+
+
+# ------------------------------------------------------------------------------ generation
+
+
+def test_generate_records_every_row(gen) -> None:
+    store, report = gen
+    assert (report.target, report.generated, report.already_present, report.copied) == (N, N, 0, 0)
+    assert report.gen_tokens > 0 and report.prompt_tokens > 0 and report.gen_seconds > 0
+
+    rows = _rows(store)
+    assert len(rows) == N
+    assert len({r["uid"] for r in rows}) == N
+    nonempty = [r for r in rows if r["query"].strip()]
+    assert len(nonempty) >= N * 3 // 4, [r["raw"] for r in rows]
+
+    template = prompts.load("inpars")
+    params = REQUEST.sampling_params(template)
+    entry = catalogue.get_entry(SMOL)
+    passages = {p["passage_id"]: p for p in store.passages("scifact", N).to_pylist()}
+    assert {r["passage_id"] for r in rows} == set(passages)
+    for r in rows:
+        p = passages[r["passage_id"]]
+        assert r["passage_hash"] == p["passage_hash"]
+        assert r["augmenter"] == SMOL
+        assert r["model_sha256"] == entry.sha256
+        assert r["strategy"] == "inpars"
+        assert r["prompt_hash"] == template.hash
+        assert json.loads(r["params"]) == params
+        assert r["params"] == canonical_json(params)
+        assert (r["seed"], r["idx"]) == (0, 0)
+        assert r["temperature"] == 0.0
+        assert r["prompt_tokens"] > 0
+        assert r["gen_tokens"] > 0
+        assert r["seconds"] > 0
+        assert r["run_id"] == report.run_id
+        assert r["key"] == augmentation_key(p["passage_hash"], entry.sha256, template.hash,
+                                            params, 0, 0)
+        assert r["uid"] == f"scifact/{r['key']}"
+        assert r["query"] == prompts.parse_query(r["raw"])
+        assert r["status"] == ("ok" if r["query"] else "empty")
+        assert "\n" not in r["query"]
+
+    run = store.runs(f"run_id = '{report.run_id}'")[0]
+    assert (run["status"], run["target"], run["done"], run["generated"]) == ("finished", N, N, N)
+    assert run["gen_tokens"] == report.gen_tokens == sum(r["gen_tokens"] for r in rows)
+
+
+def test_same_request_generates_nothing(gen, models_dir: Path) -> None:
+    store, first = gen
+    queries = {r["key"]: r["query"] for r in _rows(store)}
+    report = generate(store, REQUEST, models_dir=models_dir)
+    assert (report.generated, report.already_present, report.copied) == (0, N, 0)
+    assert (report.gen_tokens, report.prompt_tokens) == (0, 0)
+    assert {r["key"]: r["query"] for r in _rows(store)} == queries
+    run = store.runs(f"run_id = '{report.run_id}'")[0]
+    assert (run["status"], run["done"], run["generated"]) == ("finished", N, 0)
+    assert report.run_id != first.run_id
+
+
+def test_a_smaller_limit_is_a_subset(gen, models_dir: Path) -> None:
+    store, _ = gen
+    report = generate(store, GenerateRequest(corpus="scifact", augmenter=SMOL, limit=5),
+                      models_dir=models_dir)
+    assert (report.target, report.generated, report.already_present) == (5, 0, 5)
+    assert store.count("augmentations", "corpus = 'scifact'") == N
+
+
+def test_bad_requests(gen, models_dir: Path) -> None:
+    store, _ = gen
+    before = store.count("augmentations")
+    bad = [
+        ({"per_passage": 0}, "--per-passage"),
+        ({"limit": 0}, "--limit"),
+        ({"batch_size": 0}, "--batch-size"),
+        ({"strategy": "nope"}, "unknown strategy"),
+        ({"augmenter": "minilm-l6"}, "not an augmenter"),
+        ({"augmenter": "gpt-17"}, "unknown model"),
+        ({"corpus": "nope"}, "no such corpus"),
+    ]
+    for change, expected in bad:
+        args = {"corpus": "scifact", "augmenter": SMOL, "limit": 2} | change
+        with pytest.raises(AugplanError, match=expected):
+            generate(store, GenerateRequest(**args), models_dir=models_dir)
+    assert store.count("augmentations") == before
+
+
+# ------------------------------------------------------------------------------- embedding
+
+
+def test_embed_pending_once(gen, embedded) -> None:
+    store, _ = gen
+    first, second = embedded
+    rows = _rows(store)
+    nonempty = [r for r in rows if r["query"]]
+    assert first == len(nonempty)
+    assert second == 0
+    for r in rows:
+        if r["query"]:
+            assert r["embedder"] == "minilm-l6"
+            v = np.asarray(r["vector"], dtype=np.float32)
+            assert v.shape == (384,)
+            assert abs(float(np.linalg.norm(v)) - 1.0) < 1e-3
+        else:
+            assert r["vector"] is None
+    stats = {r["corpus"]: r for r in store.stats().iter_rows(named=True)}
+    assert stats["scifact"]["embedded"] == len(nonempty)
+    assert stats["scifact"]["queries"] == N
+
+
+def test_embedding_matches_a_fresh_encode(gen, embedded, embedder: Embedder) -> None:
+    store, _ = gen
+    r = next(r for r in _rows(store) if r["query"])
+    again = embedder.encode([r["query"]])[0]
+    assert float(np.dot(again, np.asarray(r["vector"], dtype=np.float32))) > 0.999
+
+
+# ---------------------------------------------------------------------------------- search
+
+
+def _probe(store: Store) -> dict:
+    """The longest stored query: distinctive enough to find itself."""
+    return max((r for r in _rows(store) if r["query"]), key=lambda r: len(r["query"]))
+
+
+@pytest.mark.parametrize("mode", ["vector", "fts", "hybrid"])
+def test_search_modes_return_passages(gen, embedded, embedder: Embedder, mode: str) -> None:
+    store, _ = gen
+    probe = _probe(store)
+    df = search_queries(store, probe["query"], corpus="scifact", mode=mode, limit=5,
+                        embedder=embedder)
+    assert 1 <= df.height <= 5
+    assert probe["query"] in df["query"].to_list()
+    if mode == "vector":
+        assert df["query"][0] == probe["query"]
+        assert df["score"][0] > 0.99
+    scores = df["score"].to_list()
+    assert scores == sorted(scores, reverse=True)
+    passages = {p["passage_id"]: p for p in store.passages("scifact", N).to_pylist()}
+    for row in df.iter_rows(named=True):
+        assert row["corpus"] == "scifact"
+        assert row["text"] == passages[row["passage_id"]]["text"]
+        assert row["title"] == passages[row["passage_id"]]["title"]
+
+
+def test_search_where_filter(gen, embedded, embedder: Embedder) -> None:
+    store, _ = gen
+    probe = _probe(store)["query"]
+    for mode in ("vector", "fts", "hybrid"):
+        hit = search_queries(store, probe, mode=mode, where=f"augmenter = '{SMOL}'",
+                             embedder=embedder)
+        assert hit.height > 0
+        assert set(hit["augmenter"].to_list()) == {SMOL}
+        miss = search_queries(store, probe, mode=mode, where="augmenter = 'gemma3-270m'",
+                              embedder=embedder)
+        assert miss.height == 0
+        with pytest.raises(AugplanError, match="no_such_column"):
+            search_queries(store, probe, mode=mode, where="no_such_column = 1", embedder=embedder)
+    with pytest.raises(AugplanError, match="no such corpus"):
+        search_queries(store, probe, corpus="nope", mode="fts")
+    with pytest.raises(AugplanError, match="--mode"):
+        search_queries(store, probe, mode="regex")
+
+
+# ----------------------------------------------------------------------- reuse across corpora
+
+
+def test_second_corpus_reuses_rows(gen, embedded, data_dir: Path, models_dir: Path) -> None:
+    store, _ = gen
+    _summary, written = store.import_corpus("scifact-again",
+                                            corpus_io.detect(data_dir / "scifact"))
+    assert written
+    report = generate(store, GenerateRequest(corpus="scifact-again", augmenter=SMOL, limit=N),
+                      models_dir=models_dir)
+    assert (report.generated, report.copied, report.already_present) == (0, N, 0)
+    assert report.gen_tokens == 0
+    src = {r["key"]: r for r in _rows(store)}
+    dst = _rows(store, "scifact-again")
+    assert len(dst) == N
+    assert {r["key"] for r in dst} == set(src)
+    for r in dst:
+        s = src[r["key"]]
+        assert r["uid"] == f"scifact-again/{r['key']}"
+        assert (r["query"], r["passage_id"], r["model_sha256"]) == (
+            s["query"], s["passage_id"], s["model_sha256"])
+        assert r["vector"] == s["vector"]
+    assert embed_pending(store, "scifact-again", embedder=object()) == 0  # type: ignore[arg-type]
+    assert store.count("augmentations", "corpus = 'scifact'") == N
+    # Running it again finds everything in place.
+    again = generate(store, GenerateRequest(corpus="scifact-again", augmenter=SMOL, limit=N),
+                     models_dir=models_dir)
+    assert (again.generated, again.copied, again.already_present) == (0, 0, N)
+
+
+# ------------------------------------------------------------------------------ bad model
+
+
+def test_corrupted_model_is_refused(gen, models_dir: Path, tmp_path: Path) -> None:
+    store, _ = gen
+    entry = catalogue.get_entry(SMOL)
+    bad_dir = tmp_path / "models"
+    bad_dir.mkdir()
+    bad = bad_dir / entry.filename
+    shutil.copyfile(models_dir / entry.filename, bad)
+    with bad.open("r+b") as fh:
+        fh.seek(4096)
+        byte = fh.read(1)
+        fh.seek(4096)
+        fh.write(bytes([byte[0] ^ 0x01]))
+    assert bad.stat().st_size == entry.size_bytes
+
+    before = store.count("augmentations")
+    request = GenerateRequest(corpus="scifact", augmenter=SMOL, limit=3, seed=7)
+    with pytest.raises(AugplanError) as info:
+        generate(store, request, models_dir=bad_dir)
+    assert "sha256" in info.value.message
+    assert entry.sha256 in info.value.message
+    assert store.count("augmentations") == before
+    assert store.count("augmentations", "seed = 7") == 0
+    assert not store.runs("status = 'running'")  # no run left looking alive
