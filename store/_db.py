@@ -72,7 +72,17 @@ class Store:
     def table(self, name: str):
         tbl = self._tables.get(name)
         if tbl is None:
-            tbl = self._db.create_table(name, schema=self._schema(name), exist_ok=True)
+            want = self._schema(name)
+            try:
+                tbl = self._db.create_table(name, schema=want, exist_ok=True)
+            except ValueError:
+                # A store written by an older augplan: add the columns it lacks (all null).
+                tbl = self._db.open_table(name)
+                have = set(tbl.schema.names)
+                missing = [f for f in want if f.name not in have]
+                if not missing:
+                    raise
+                tbl.add_columns(pa.schema(missing))
             self._tables[name] = tbl
         else:
             tbl.checkout_latest()
