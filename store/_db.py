@@ -80,9 +80,8 @@ class Store:
                 tbl = self._db.open_table(name)
                 have = set(tbl.schema.names)
                 missing = [f for f in want if f.name not in have]
-                if not missing:
-                    raise
-                tbl.add_columns(pa.schema(missing))
+                if missing:
+                    tbl.add_columns(pa.schema(missing))
             self._tables[name] = tbl
         else:
             tbl.checkout_latest()
