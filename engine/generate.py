@@ -26,7 +26,7 @@ from store.errors import AugplanError
 from store.keys import augmentation_key, canonical_json
 from store.schemas import augmentations as augmentation_schema
 
-BACKENDS = ("llama.cpp", "llama.cpp-batched", "transformers", "http")
+BACKENDS = ("llama.cpp", "transformers", "http")
 
 
 @dataclass(frozen=True)

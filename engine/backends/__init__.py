@@ -15,7 +15,6 @@ from engine.backends.llamacpp import LlamaCppBackend
 if TYPE_CHECKING:
     from engine.backends.factory import BACKENDS, make_backend
     from engine.backends.http_backend import OpenAIHTTPBackend
-    from engine.backends.llamacpp_batched import LlamaCppBatchedBackend
     from engine.backends.transformers_backend import TransformersBackend
 
 __all__ = [
@@ -23,14 +22,12 @@ __all__ = [
     "Backend",
     "Completion",
     "LlamaCppBackend",
-    "LlamaCppBatchedBackend",
     "OpenAIHTTPBackend",
     "TransformersBackend",
     "make_backend",
 ]
 
 _LAZY = {
-    "LlamaCppBatchedBackend": "engine.backends.llamacpp_batched",
     "TransformersBackend": "engine.backends.transformers_backend",
     "OpenAIHTTPBackend": "engine.backends.http_backend",
     "BACKENDS": "engine.backends.factory",

@@ -39,24 +39,6 @@ def _llamacpp(
     return LlamaCppBackend(path, **kw)
 
 
-def _llamacpp_batched(
-    augmenter: str,
-    *,
-    models_dir: Path | None = None,
-    base_url: str | None = None,
-    device: str | None = None,
-    **kw: Any,
-) -> Backend:
-    from engine import catalogue
-    from engine.backends.llamacpp_batched import LlamaCppBatchedBackend
-
-    _augmenter_entry(augmenter)
-    path = catalogue.verify(augmenter, models_dir)
-    if "batch_size" in kw:
-        kw["n_parallel"] = kw.pop("batch_size")
-    return LlamaCppBatchedBackend(path, **kw)
-
-
 def _transformers(
     augmenter: str,
     *,
@@ -91,7 +73,6 @@ def _http(
 
 BACKENDS: dict[str, BackendConstructor] = {
     "llama.cpp": _llamacpp,
-    "llama.cpp-batched": _llamacpp_batched,
     "transformers": _transformers,
     "http": _http,
 }
