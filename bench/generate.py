@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 
 from engine import catalogue, prompts
 from engine.backends.llamacpp import default_threads
+from engine.backends.transformers_backend import cpu_name
 from engine.generate import GenerateRequest, generate
 from store import Store
 from store import corpus as corpus_io
@@ -65,11 +66,15 @@ def main() -> None:
     ap.add_argument("--passages", type=int, default=40)
     ap.add_argument("--augmenter", default="smollm2-135m")
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--data", default=None, help="BEIR folder (default: $AUGPLAN_DATA_DIR/scifact)")
+    ap.add_argument("--data", default=None,
+                    help="BEIR folder (default: scifact under --data-dir)")
+    ap.add_argument("--data-dir", default=os.environ.get("AUGPLAN_DATA_DIR")
+                    or str(ROOT.parent / "shared" / "data"),
+                    help="folder holding scifact/ (default: $AUGPLAN_DATA_DIR or ../shared/data)")
     ap.add_argument("--models-dir", default=None)
     args = ap.parse_args()
 
-    data = corpus_io.locate(args.data or "scifact")
+    data = corpus_io.locate(args.data or "scifact", args.data_dir)
     models_dir = Path(args.models_dir) if args.models_dir else None
     model_path = catalogue.verify(args.augmenter, models_dir)
     template = prompts.load("inpars")
@@ -92,7 +97,7 @@ def main() -> None:
         "augmenter": args.augmenter,
         "passages": n,
         "threads": default_threads(),
-        "cpu": _cpu_name(),
+        "cpu": cpu_name(),
         "baseline_seconds": [round(t, 2) for t in base_t],
         "engine_seconds": [round(t, 2) for t in eng_t],
         "baseline_queries_per_s": round(base_qps, 3),
@@ -104,15 +109,6 @@ def main() -> None:
     print(f"ratio engine / baseline     : {eng_qps / base_qps:.3f}  (target >= 0.95)")
     print(json.dumps(result))
 
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return os.uname().machine
 
 
 if __name__ == "__main__":

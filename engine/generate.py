@@ -26,7 +26,7 @@ from store.errors import AugplanError
 from store.keys import augmentation_key, canonical_json
 from store.schemas import augmentations as augmentation_schema
 
-BACKENDS = ("llama.cpp", "transformers", "http")
+BACKENDS = ("llama.cpp", "llama.cpp-sequential", "transformers", "http")
 
 
 @dataclass(frozen=True)
@@ -145,27 +145,15 @@ def open_backend(request: GenerateRequest, models_dir: Path | None = None) -> Ba
     entry = catalogue.get_entry(request.augmenter)
     if request.backend not in BACKENDS:
         raise AugplanError(f"--backend {request.backend!r}: use one of {', '.join(BACKENDS)}")
+    from engine.backends.factory import make_backend
+
     if request.backend == "http":
-        from engine.backends.factory import make_backend
-
         return make_backend("http", request.augmenter, base_url=request.base_url)
-    if request.backend == "transformers":
-        from engine.backends.factory import make_backend
-
-        return make_backend("transformers", request.augmenter, models_dir=models_dir)
-    path = catalogue.verify(request.augmenter, models_dir)
-    n_batch = 128 if entry.name.startswith("gemma") else 256
     if request.backend == "llama.cpp":
-        try:
-            from engine.backends.llamacpp_batched import LlamaCppBatchedBackend
-        except ImportError:
-            LlamaCppBatchedBackend = None
-        if LlamaCppBatchedBackend is not None:
-            return LlamaCppBatchedBackend(path, n_parallel=min(request.batch_size, 16),
-                                          n_batch=max(n_batch, 256))
-    from engine.backends.llamacpp import LlamaCppBackend
-
-    return LlamaCppBackend(path, n_batch=n_batch)
+        # One decode wave is one commit batch; more than 16 sequences gains nothing on a CPU.
+        return make_backend("llama.cpp", entry.name, models_dir=models_dir,
+                            n_parallel=min(request.batch_size, 16))
+    return make_backend(request.backend, entry.name, models_dir=models_dir)
 
 
 def resolve_plan(

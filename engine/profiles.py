@@ -666,8 +666,9 @@ def measure_augmenter(
     owned = instance is None
     if instance is None:
         kw: dict[str, Any] = {}
-        if batch_size is not None and backend != "llama.cpp":
-            kw["concurrency" if backend == "http" else "batch_size"] = batch_size
+        if batch_size is not None and backend != "llama.cpp-sequential":
+            kw[{"http": "concurrency", "llama.cpp": "n_parallel"}.get(backend, "batch_size")] = (
+                batch_size)
         instance = make_backend(backend, augmenter, models_dir=models_dir, base_url=base_url,
                                 device=device, **kw)
     load_seconds = time.perf_counter() - t_load

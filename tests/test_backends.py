@@ -169,8 +169,9 @@ def test_http_backend_rejects_a_bad_url() -> None:
 
 def test_factory_kinds(smol_path: Path, models_dir: Path) -> None:
     from engine.backends.llamacpp import LlamaCppBackend
+    from engine.backends.llamacpp_batched import LlamaCppBatchedBackend
 
-    assert {"llama.cpp", "transformers", "http"} <= set(BACKENDS)
+    assert {"llama.cpp", "llama.cpp-sequential", "transformers", "http"} <= set(BACKENDS)
     with pytest.raises(AugplanError, match="unknown backend.*llama.cpp"):
         make_backend("vllm-in-process", SMOL)
     with pytest.raises(AugplanError, match="--base-url"):
@@ -180,11 +181,18 @@ def test_factory_kinds(smol_path: Path, models_dir: Path) -> None:
     http = make_backend("http", SMOL, base_url="http://127.0.0.1:1", concurrency=3)
     assert isinstance(http, OpenAIHTTPBackend) and http.model == SMOL and http.concurrency == 3
     http.close()
-    llama = make_backend("llama.cpp", SMOL, models_dir=models_dir)
+    llama = make_backend("llama.cpp", SMOL, models_dir=models_dir, n_parallel=4)
     try:
-        assert isinstance(llama, LlamaCppBackend)
+        assert isinstance(llama, LlamaCppBatchedBackend) and llama.n_parallel == 4
+        assert llama.chat_template and llama.eos_token
     finally:
         llama.close()
+    sequential = make_backend("llama.cpp-sequential", SMOL, models_dir=models_dir)
+    try:
+        assert isinstance(sequential, LlamaCppBackend)
+        assert sequential.chat_template == llama.chat_template
+    finally:
+        sequential.close()
 
 
 def test_package_import_stays_light() -> None:

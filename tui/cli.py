@@ -248,7 +248,8 @@ def generate(
         "--temperature", help="Default: 0 (greedy) for 1 per passage, else 0.8.")] = None,
     top_p: Annotated[float, typer.Option("--top-p")] = 0.95,
     backend: Annotated[str, typer.Option(
-        "--backend", help="llama.cpp, transformers or http.")] = "llama.cpp",
+        "--backend", help="llama.cpp (batched), llama.cpp-sequential (the reference), "
+        "transformers or http.")] = "llama.cpp",
     base_url: Annotated[str | None, typer.Option(
         "--base-url", help="http backend: an OpenAI-compatible server, e.g. "
         "http://127.0.0.1:8080")] = None,

@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
         augmenter: Annotated[str, typer.Option("--augmenter", help="Catalogue augmenter name.")],
         strategy: Annotated[str, typer.Option("--strategy", help="Prompt strategy.")] = "inpars",
         backend: Annotated[str, typer.Option(
-            "--backend", help="llama.cpp, llama.cpp-batched, transformers or http.")]
+            "--backend", help="llama.cpp (batched), llama.cpp-sequential, transformers or http.")]
         = "llama.cpp",
         passages: Annotated[int, typer.Option("--passages", help="Passages to measure on.")] = 32,
         corpus: Annotated[str | None, typer.Option(

@@ -15,6 +15,7 @@ from engine.backends.llamacpp import LlamaCppBackend
 if TYPE_CHECKING:
     from engine.backends.factory import BACKENDS, make_backend
     from engine.backends.http_backend import OpenAIHTTPBackend
+    from engine.backends.llamacpp_batched import LlamaCppBatchedBackend
     from engine.backends.transformers_backend import TransformersBackend
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "Backend",
     "Completion",
     "LlamaCppBackend",
+    "LlamaCppBatchedBackend",
     "OpenAIHTTPBackend",
     "TransformersBackend",
     "make_backend",
@@ -30,6 +32,7 @@ __all__ = [
 _LAZY = {
     "TransformersBackend": "engine.backends.transformers_backend",
     "OpenAIHTTPBackend": "engine.backends.http_backend",
+    "LlamaCppBatchedBackend": "engine.backends.llamacpp_batched",
     "BACKENDS": "engine.backends.factory",
     "make_backend": "engine.backends.factory",
 }

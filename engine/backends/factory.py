@@ -29,6 +29,26 @@ def _llamacpp(
     device: str | None = None,
     **kw: Any,
 ) -> Backend:
+    """The batched llama.cpp backend (many sequences per decode, shared prefix cached once)."""
+    from engine import catalogue
+    from engine.backends.llamacpp_batched import LlamaCppBatchedBackend
+
+    _augmenter_entry(augmenter)
+    path = catalogue.verify(augmenter, models_dir)
+    kw.setdefault("n_batch", 256)
+    kw.setdefault("n_parallel", 16)
+    return LlamaCppBatchedBackend(path, **kw)
+
+
+def _llamacpp_sequential(
+    augmenter: str,
+    *,
+    models_dir: Path | None = None,
+    base_url: str | None = None,
+    device: str | None = None,
+    **kw: Any,
+) -> Backend:
+    """llama-cpp-python's high-level API, one prompt after the other (the reference path)."""
     from engine import catalogue
     from engine.backends.llamacpp import LlamaCppBackend
 
@@ -73,6 +93,7 @@ def _http(
 
 BACKENDS: dict[str, BackendConstructor] = {
     "llama.cpp": _llamacpp,
+    "llama.cpp-sequential": _llamacpp_sequential,
     "transformers": _transformers,
     "http": _http,
 }

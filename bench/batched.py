@@ -1,0 +1,238 @@
+"""Benchmark: batched llama.cpp generation against the plain sequential llama-cpp-python loop.
+
+For each model, on the same SciFact passages (InPars prompts, greedy, the settings of
+``augplan generate``), alternating per repeat so that machine noise hits both alike:
+
+(a) the loop a user would write: one ``Llama.create_completion`` per prompt, with the settings of
+    ``LlamaCppBackend``. llama-cpp-python keeps the KV cache of the longest common token prefix
+    with the previous prompt, so this loop also evaluates the shared prefix only once;
+(b) ``LlamaCppBatchedBackend.complete_many`` with the prompt prefix, for every
+    ``--n-parallel`` x ``--n-batch`` setting given.
+
+Each run loads its own model (outside the timed part), so each pays for the prefix once. Then two
+figures of the machine itself: prompt throughput (one sequence, ``--n-batch`` tokens per decode)
+and the "peak" decode throughput of n sequences stepping together with no prompt work (like
+llama.cpp's ``llama-batched-bench`` S_TG), the ceiling for the generation part.
+
+    .venv/bin/python bench/batched.py [--augmenters smollm2-135m qwen2.5-0.5b] [--passages 64]
+        [--repeats 2] [--n-parallel 8 16] [--n-batch 512]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from engine import catalogue, prompts
+from engine.backends.llamacpp import default_threads, open_llama
+from engine.backends.llamacpp_batched import LlamaCppBatchedBackend
+from engine.backends.transformers_backend import cpu_name
+from engine.generate import GenerateRequest
+from store import corpus as corpus_io
+
+
+def _common(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def baseline(model_path: Path, texts: list[str], params: dict[str, Any], stop: list[str],
+             n_batch: int, threads: int) -> dict[str, Any]:
+    """The plain loop: one create_completion per prompt, as LlamaCppBackend calls it (weights in
+    their file layout, as in the batched backend; see ``open_llama``)."""
+    llm = open_llama(model_path, n_ctx=2048, n_batch=n_batch, n_threads=threads,
+                n_threads_batch=threads, verbose=False)
+    outs: list[str] = []
+    gen = evaluated = prompt_tokens = 0
+    seconds = 0.0
+    for p in texts:
+        # What llama-cpp-python will re-evaluate: the prompt after its longest common prefix
+        # with what the context holds (at least one token).
+        held = llm.input_ids[: llm.n_tokens].tolist()
+        toks = llm.tokenize(p.encode("utf-8"), add_bos=llm._model.add_bos_token(), special=True)
+        evaluated += len(toks) - min(_common(held, toks), len(toks) - 1)
+        t0 = time.perf_counter()
+        out = llm.create_completion(p, max_tokens=params["max_tokens"],
+                                    temperature=params["temperature"], top_p=params["top_p"],
+                                    top_k=params["top_k"], repeat_penalty=1.0, seed=0, stop=stop)
+        seconds += time.perf_counter() - t0
+        outs.append(out["choices"][0]["text"])
+        gen += out["usage"]["completion_tokens"]
+        prompt_tokens += out["usage"]["prompt_tokens"]
+    llm.close()
+    return {"seconds": seconds, "texts": outs, "gen_tokens": gen, "evaluated": evaluated,
+            "prompt_tokens": prompt_tokens}
+
+
+def batched(model_path: Path, texts: list[str], prefix: str, params: dict[str, Any],
+            stop: list[str], n_parallel: int, n_batch: int, threads: int,
+            refill: str) -> dict[str, Any]:
+    backend = LlamaCppBatchedBackend(model_path, n_parallel=n_parallel, n_batch=n_batch,
+                                     n_threads=threads)
+    backend.refill = refill
+    t0 = time.perf_counter()
+    outs = backend.complete_many(texts, prefix=prefix, max_tokens=params["max_tokens"],
+                                 temperature=params["temperature"], top_p=params["top_p"],
+                                 top_k=params["top_k"], seeds=[0] * len(texts), stop=stop)
+    seconds = time.perf_counter() - t0
+    stats = dict(backend.last_stats)
+    backend.close()
+    return {"seconds": seconds, "texts": [o["text"] for o in outs],
+            "gen_tokens": sum(o["gen_tokens"] for o in outs),
+            "evaluated": sum(o["evaluated_tokens"] for o in outs),
+            "prompt_tokens": sum(o["prompt_tokens"] for o in outs), **stats}
+
+
+def machine(model_path: Path, n_batch: int, threads: int, parallel: list[int], n_gen: int,
+            at: int) -> dict[str, Any]:
+    """Prompt throughput of one sequence (a chunk of up to n_batch tokens after ``at`` cached
+    ones, as for a suffix after the prefix), and pure decode throughput of n sequences."""
+    top = max(parallel)
+    chunk = min(n_batch, 256)
+    cells = max(at + chunk, n_gen + 1)
+    backend = LlamaCppBatchedBackend(model_path, n_parallel=top, n_batch=max(n_batch, top),
+                                     n_ctx=(top + 1) * cells, n_threads=threads)
+    lib, mem = backend._lib, backend._mem
+    tok = backend.llm.tokenize(b" the", add_bos=False, special=False)[0]
+
+    def clear() -> None:
+        for s in range(top + 1):
+            lib.llama_memory_seq_rm(mem, s, -1, -1)
+
+    best = float("inf")
+    for _ in range(3):
+        clear()
+        for c in backend._chunks([tok] * at):
+            backend._decode([(t, i, 1, False) for i, t in enumerate(c)])
+        t0 = time.perf_counter()
+        backend._decode([(tok, at + i, 1, i == chunk - 1) for i in range(chunk)])
+        best = min(best, time.perf_counter() - t0)
+    result: dict[str, Any] = {"prompt_tok_s": round(chunk / best, 1), "decode_tok_s": {}}
+    for n in parallel:
+        clear()
+        backend._decode([(tok, 0, s, False) for s in range(1, n + 1)])  # not timed
+        t0 = time.perf_counter()
+        for step in range(n_gen):
+            backend._decode([(tok, 1 + step, s, True) for s in range(1, n + 1)])
+        result["decode_tok_s"][n] = round(n * n_gen / (time.perf_counter() - t0), 1)
+    backend.close()
+    return result
+
+
+def run_model(name: str, args: argparse.Namespace, texts: list[str],
+              template: prompts.PromptTemplate) -> dict[str, Any]:
+    models_dir = Path(args.models_dir) if args.models_dir else None
+    path = catalogue.verify(name, models_dir)
+    params = GenerateRequest(corpus="", augmenter=name).sampling_params(template)
+    stop = list(template.stop)
+    base_batch = 128 if name.startswith("gemma") else 256  # as engine.generate.open_backend
+    configs = [(p, b) for p in args.n_parallel for b in args.n_batch]
+    base_runs: list[dict[str, Any]] = []
+    runs: dict[tuple[int, int], list[dict[str, Any]]] = {c: [] for c in configs}
+    for _ in range(args.repeats):
+        base_runs.append(baseline(path, texts, params, stop, base_batch, args.threads))
+        for p, b in configs:
+            runs[(p, b)].append(batched(path, texts, template.prefix, params, stop, p, b,
+                                        args.threads, args.refill))
+    n = len(texts)
+    base_t = statistics.median(r["seconds"] for r in base_runs)
+    base = base_runs[0]
+    print(f"\n== {name}: {n} passages, {args.threads} threads")
+    print(f"sequential create_completion : {n / base_t:7.3f} queries/s  "
+          f"{base['gen_tokens'] / base_t:7.1f} gen tok/s  "
+          f"(runs {[round(r['seconds'], 2) for r in base_runs]} s)")
+    out: dict[str, Any] = {
+        "augmenter": name,
+        "passages": n,
+        "threads": args.threads,
+        "baseline_seconds": [round(r["seconds"], 2) for r in base_runs],
+        "baseline_queries_per_s": round(n / base_t, 3),
+        "baseline_gen_tok_s": round(base["gen_tokens"] / base_t, 1),
+        "prompt_tokens_per_passage": round(base["prompt_tokens"] / n, 1),
+        "baseline_evaluated_per_passage": round(base["evaluated"] / n, 1),
+        "configs": [],
+    }
+    for (p, b), rs in runs.items():
+        t = statistics.median(r["seconds"] for r in rs)
+        first = rs[0]
+        agree = sum(x == y for x, y in zip(first["texts"], base["texts"], strict=True)) / n
+        cfg = {
+            "n_parallel": p,
+            "n_batch": b,
+            "seconds": [round(r["seconds"], 2) for r in rs],
+            "queries_per_s": round(n / t, 3),
+            "ratio": round(base_t / t, 3),
+            "gen_tok_s": round(first["gen_tokens"] / t, 1),
+            "agreement": round(agree, 4),
+            "evaluated_per_passage": round(first["evaluated"] / n, 1),
+            "decode_calls": first.get("decode_calls"),
+        }
+        out["configs"].append(cfg)
+        print(f"batched n_parallel={p:<3d} n_batch={b:<4d}: {cfg['queries_per_s']:7.3f} queries/s  "
+              f"{cfg['gen_tok_s']:7.1f} gen tok/s  ratio {cfg['ratio']:.2f}x (target >= 2.0)  "
+              f"greedy agreement {agree:.1%}  (runs {cfg['seconds']} s)")
+    best = max(out["configs"], key=lambda c: c["ratio"])
+    out["best"] = {"n_parallel": best["n_parallel"], "n_batch": best["n_batch"],
+                   "ratio": best["ratio"]}
+    print(f"prompt tokens per passage    : {out['prompt_tokens_per_passage']}  evaluated: "
+          f"sequential {out['baseline_evaluated_per_passage']}, batched "
+          f"{best['evaluated_per_passage']} (prefix paid once per run)")
+    at = round(base["prompt_tokens"] / n - best["evaluated_per_passage"])
+    peak = machine(path, max(args.n_batch), args.threads, args.peak_parallel, args.peak_tokens,
+                   max(at, 0))
+    out["machine"] = peak
+    print(f"prompt throughput (1 seq)    : {peak['prompt_tok_s']} tok/s")
+    print("peak decode, no prompt work  : " + ", ".join(
+        f"{k} seq {v} tok/s" for k, v in peak["decode_tok_s"].items()))
+    # The prompt work is the same on both sides; even free generation cannot beat this.
+    prompt_s = best["evaluated_per_passage"] * n / peak["prompt_tok_s"]
+    out["prompt_seconds_at_measured_rate"] = round(prompt_s, 2)
+    out["ceiling_ratio_if_generation_were_free"] = round(base_t / prompt_s, 3)
+    print(f"prompt work alone            : {prompt_s:.1f} s of the sequential {base_t:.1f} s, so "
+          f"even free generation gives at most {base_t / prompt_s:.2f}x")
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--augmenters", nargs="+", default=["smollm2-135m", "qwen2.5-0.5b"])
+    ap.add_argument("--passages", type=int, default=64)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--n-parallel", type=int, nargs="+", default=[8])
+    ap.add_argument("--n-batch", type=int, nargs="+", default=[512])
+    ap.add_argument("--refill", choices=["continuous", "wave"], default="continuous")
+    ap.add_argument("--threads", type=int, default=default_threads())
+    ap.add_argument("--peak-parallel", type=int, nargs="+", default=[1, 8, 16])
+    ap.add_argument("--peak-tokens", type=int, default=64)
+    ap.add_argument("--data", default=None,
+                    help="BEIR folder (default: scifact under --data-dir)")
+    ap.add_argument("--data-dir", default=os.environ.get("AUGPLAN_DATA_DIR")
+                    or str(ROOT.parent / "shared" / "data"),
+                    help="folder holding scifact/ (default: $AUGPLAN_DATA_DIR or ../shared/data)")
+    ap.add_argument("--models-dir", default=None)
+    args = ap.parse_args()
+
+    template = prompts.load("inpars")
+    files = corpus_io.detect(corpus_io.locate(args.data or "scifact", args.data_dir))
+    rows = next(corpus_io.iter_passages(files, batch_size=args.passages)).to_pylist()
+    texts = [template.render(r["title"], r["text"]) for r in rows[: args.passages]]
+    results = [run_model(name, args, texts, template) for name in args.augmenters]
+    print(json.dumps({"cpu": cpu_name(), "refill": args.refill, "results": results}))
+
+
+
+if __name__ == "__main__":
+    main()
