@@ -211,7 +211,7 @@ def main() -> None:
     ap.add_argument("--augmenters", nargs="+", default=["smollm2-135m", "qwen2.5-0.5b"])
     ap.add_argument("--passages", type=int, default=64)
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--n-parallel", type=int, nargs="+", default=[8])
+    ap.add_argument("--n-parallel", type=int, nargs="+", default=[4, 16])
     ap.add_argument("--n-batch", type=int, nargs="+", default=[512])
     ap.add_argument("--refill", choices=["continuous", "wave"], default="continuous")
     ap.add_argument("--threads", type=int, default=default_threads())

@@ -35,6 +35,7 @@ class GenerateRequest:
     augmenter: str
     strategy: str = "inpars"
     limit: int | None = None  # the first n passages of the corpus (file order)
+    passages: tuple[str, ...] = ()  # or these passage ids, in this order
     per_passage: int = 1
     seed: int = 0
     temperature: float | None = None  # default: 0 (greedy) for one query per passage, else 0.8
@@ -68,6 +69,7 @@ class GenerateRequest:
     def from_manifest(cls, manifest: dict[str, Any]) -> GenerateRequest:
         fields = {k: manifest[k] for k in cls.__dataclass_fields__ if k in manifest}
         fields["examples"] = tuple(tuple(e) for e in fields.get("examples", ()))
+        fields["passages"] = tuple(fields.get("passages", ()))
         return cls(**fields)
 
 
@@ -150,9 +152,8 @@ def open_backend(request: GenerateRequest, models_dir: Path | None = None) -> Ba
     if request.backend == "http":
         return make_backend("http", request.augmenter, base_url=request.base_url)
     if request.backend == "llama.cpp":
-        # One decode wave is one commit batch; more than 16 sequences gains nothing on a CPU.
         return make_backend("llama.cpp", entry.name, models_dir=models_dir,
-                            n_parallel=min(request.batch_size, 16))
+                            n_parallel=min(request.batch_size, 4))
     return make_backend(request.backend, entry.name, models_dir=models_dir)
 
 
@@ -182,6 +183,31 @@ def resolve_plan(
     return plan, entry.sha256
 
 
+def plan_rows(
+    request: GenerateRequest,
+    plan: prompts.PromptPlan,
+    model_id: str,
+    params: dict[str, Any],
+    passages: Any,
+) -> list[dict[str, Any]]:
+    """One row per (passage, index) of ``passages`` (an Arrow table), keyed by content."""
+    rows: list[dict[str, Any]] = []
+    for ordinal, pid, phash, title, text in zip(
+        passages.column("ordinal").to_pylist(),
+        passages.column("passage_id").to_pylist(),
+        passages.column("passage_hash").to_pylist(),
+        passages.column("title").to_pylist(),
+        passages.column("text").to_pylist(),
+        strict=True,
+    ):
+        for idx in range(request.per_passage):
+            variant = plan.variant_for(ordinal, idx)
+            key = augmentation_key(phash, model_id, variant.hash, params, request.seed, idx)
+            rows.append({"key": key, "passage_id": pid, "passage_hash": phash, "title": title,
+                         "text": text, "idx": idx, "variant": variant})
+    return rows
+
+
 def generate(
     store: Store,
     request: GenerateRequest,
@@ -206,25 +232,12 @@ def generate(
     t_start = time.perf_counter()
     plan, model_id = resolve_plan(request, models_dir, backend)
     params = request.sampling_params(plan)
-    passages = store.passages(request.corpus, request.limit)
+    passages = store.passages(request.corpus, request.limit,
+                              ids=list(request.passages) if request.passages else None)
     if passages.num_rows == 0:
         raise AugplanError(f"corpus {request.corpus!r} has no passages")
 
-    # The plan: one row per (passage, index), keyed by content.
-    rows: list[dict[str, Any]] = []
-    for ordinal, pid, phash, title, text in zip(
-        passages.column("ordinal").to_pylist(),
-        passages.column("passage_id").to_pylist(),
-        passages.column("passage_hash").to_pylist(),
-        passages.column("title").to_pylist(),
-        passages.column("text").to_pylist(),
-        strict=True,
-    ):
-        for idx in range(request.per_passage):
-            variant = plan.variant_for(ordinal, idx)
-            key = augmentation_key(phash, model_id, variant.hash, params, request.seed, idx)
-            rows.append({"key": key, "passage_id": pid, "passage_hash": phash, "title": title,
-                         "text": text, "idx": idx, "variant": variant})
+    rows = plan_rows(request, plan, model_id, params, passages)
     found = store.existing([r["key"] for r in rows])
     here: set[str] = set()
     elsewhere: dict[str, dict[str, Any]] = {}
@@ -466,4 +479,4 @@ def load_examples(store: Store, corpus: str, *, split: str | None = None,
 
 
 __all__ = ["BACKENDS", "GenerateReport", "GenerateRequest", "Progress", "cancel", "generate",
-           "load_examples", "open_backend", "resolve_plan", "resume", "run_state"]
+           "load_examples", "open_backend", "plan_rows", "resolve_plan", "resume", "run_state"]

@@ -10,7 +10,7 @@ import datetime as _dt
 import json
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,7 @@ class Store:
             "runs": schemas.RUNS,
             "passage_vectors": schemas.passage_vectors(self.dim),
             "profiles": schemas.PROFILES,
+            "pilots": schemas.PILOTS,
         }[name]
 
     def table(self, name: str):
@@ -185,13 +186,27 @@ class Store:
             )
         return rows[0]
 
-    def passages(self, corpus: str, limit: int | None = None) -> pa.Table:
-        """Passages of a corpus in file order (``limit``: the first n)."""
+    def passages(
+        self, corpus: str, limit: int | None = None, *, ids: Sequence[str] | None = None
+    ) -> pa.Table:
+        """Passages of a corpus in file order (``limit``: the first n), or the passages named by
+        ``ids`` in that order (an unknown id is an error)."""
         self.corpus_info(corpus)
         where = f"corpus = {_q(corpus)}"
-        if limit is not None:
-            where += f" AND ordinal < {int(limit)}"
-        return self.scan("passages", where).sort_by("ordinal")
+        if ids is None:
+            if limit is not None:
+                where += f" AND ordinal < {int(limit)}"
+            return self.scan("passages", where).sort_by("ordinal")
+        parts = [self.scan("passages", where + " AND passage_id IN ("
+                           + ",".join(_q(p) for p in ids[i : i + 500]) + ")")
+                 for i in range(0, len(ids), 500)]
+        found = pa.concat_tables(parts) if parts else self.scan("passages", "false")
+        at = {p: i for i, p in enumerate(found.column("passage_id").to_pylist())}
+        missing = [p for p in ids if p not in at]
+        if missing:
+            raise AugplanError(f"corpus {corpus!r} has no passage {missing[0]!r}"
+                               + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        return found.take([at[p] for p in ids])
 
     def passages_by_id(self, ids: pl.DataFrame) -> pa.Table:
         """Title and text of the given (corpus, passage_id) pairs."""
@@ -382,6 +397,23 @@ class Store:
         """Cost profiles matching a SQL filter, oldest measurement first."""
         rows = self.scan("profiles", where).to_pylist()
         return sorted(rows, key=lambda r: (r["measured_at"] or "", r["profile_id"]))
+
+    # ---------------------------------------------------------------- pilots
+    def add_pilots(self, rows: list[dict[str, Any]]) -> int:
+        """Insert pilot points unless their ``point_id`` is there; returns how many were new."""
+        if not rows:
+            return 0
+        tbl = self.table("pilots")
+        before = tbl.count_rows()
+        batch = _dedup(pa.Table.from_pylist(rows, schema=schemas.PILOTS), "point_id")
+        tbl.merge_insert("point_id").when_not_matched_insert_all().execute(batch)
+        return tbl.count_rows() - before
+
+    def pilots(self, where: str | None = None) -> list[dict[str, Any]]:
+        """Pilot points matching a SQL filter, in a stable order."""
+        rows = self.scan("pilots", where).to_pylist()
+        return sorted(rows, key=lambda r: (r["corpus"], r["retriever"], r["eval_set"],
+                                           r["augmenter"], r["strategy"], r["scale"], r["seed"]))
 
     # ----------------------------------------------------------------- stats
     def stats(self) -> pl.DataFrame:

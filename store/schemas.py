@@ -64,6 +64,32 @@ RUNS = pa.schema(
 )
 
 
+PILOTS = pa.schema(
+    [
+        ("point_id", pa.string()),  # hash of (config_hash, eval set): a finished point
+        ("config_hash", pa.string()),  # hash of everything that shapes the trained model
+        ("corpus", pa.string()),  # the corpus whose passages the pairs come from
+        ("kind", pa.string()),  # zero-shot | synthetic | human
+        ("retriever", pa.string()),
+        ("augmenter", pa.string()),  # "" for zero-shot, "human" for the corpus' own pairs
+        ("strategy", pa.string()),
+        ("scale", pa.int64()),  # training pairs (0: zero-shot)
+        ("seed", pa.int64()),
+        ("eval_set", pa.string()),  # corpus:split
+        ("eval_mode", pa.string()),  # full | nano
+        ("ndcg_at_10", pa.float64()),
+        ("recall_at_100", pa.float64()),
+        ("mrr_at_10", pa.float64()),
+        ("metrics", pa.string()),  # JSON of every metric computed
+        ("n_queries", pa.int64()),
+        ("train_seconds", pa.float64()),
+        ("eval_seconds", pa.float64()),
+        ("device", pa.string()),
+        ("config", pa.string()),  # JSON: hyperparameters, selection, versions
+        ("created_at", pa.string()),
+    ]
+)
+
 PROFILES = pa.schema(
     [
         ("profile_id", pa.string()),  # content hash of the profile: re-adding one is a no-op

@@ -465,10 +465,15 @@ def demo(
     = None,
     download: Annotated[bool, typer.Option("--download", help="Allow downloading the dataset "
                                            "(BEIR) or a model from the Hub.")] = False,
+    pilot_scales: Annotated[str, typer.Option(
+        "--pilot-scales", help="Training pairs of the small pilot (comma-separated).")]
+    = "50,100,150",
+    no_pilot: Annotated[bool, typer.Option("--no-pilot", help="Skip the pilot step.")] = False,
     store_path: StoreOpt = None,
     models_dir: ModelsOpt = None,
 ) -> None:
-    """The main job: import SciFact, pull the smallest augmenter, generate, embed, summarise."""
+    """The main job: import SciFact, pull the smallest augmenter, generate, embed, check
+    quality, then a small pilot: fine-tune a weak and a strong retriever at three scales."""
     from engine import catalogue
     from engine.embed import Embedder
     from engine.generate import GenerateRequest
@@ -517,13 +522,39 @@ def demo(
         out.print(f"   {row['query']}  [dim]-> {name}/{row['passage_id']}: "
                   f"{(row['title'] or '')[:60]}[/dim]", highlight=False)
     _print_df(store.stats(), title="synthetic queries in the store")
+    if not no_pilot:
+        _demo_pilot(store, name, augmenter, pilot_scales, models_dir)
     out.print(f"done in {time.perf_counter() - t0:.0f} s. Store: {store.path}. Try: "
               f"augplan query \"gene expression\" --corpus {name}")
 
 
-def _register_extensions() -> None:
-    from tui import cli_profiles, cli_quality
+def _demo_pilot(store, corpus: str, augmenter: str, scales: str, models_dir) -> None:
+    from engine.pilot import PilotRequest, run_pilot
+    from tui.cli_pilots import parse_ints, points_table
 
+    qrels = json.loads(store.corpus_info(corpus).get("qrels") or "{}")
+    if "test" not in qrels:
+        out.print(f"6. pilot skipped: corpus {corpus!r} has no test qrels to evaluate on")
+        return
+    sizes = parse_ints(scales, "--pilot-scales")
+    out.print(f"6. pilot: fine-tune a fresh retriever on {', '.join(map(str, sizes))} "
+              f"{augmenter} pairs; nano evaluation on {corpus}:test (relevant + top-5 BM25 "
+              "passages per query)")
+    points = []
+    for retriever in ("static-minilm", "minilm-l6"):
+        request = PilotRequest(corpus=corpus, retriever=retriever, augmenters=(augmenter,),
+                               scales=sizes, seeds=(0,), eval_mode="nano", nano_k=5,
+                               human=False)
+        report = run_pilot(store, request, models_dir=models_dir,
+                           on_event=lambda m: err.print(f"   [dim]{m}", highlight=False))
+        points += report.points
+    out.print(points_table(points, f"pilot points ({corpus}:test, nDCG@10)"))
+
+
+def _register_extensions() -> None:
+    from tui import cli_pilots, cli_profiles, cli_quality
+
+    cli_pilots.register(app)
     cli_profiles.register(app)
     cli_quality.register(app)
 

@@ -93,7 +93,7 @@ class LlamaCppBatchedBackend:
         self,
         model_path: str | Path,
         *,
-        n_parallel: int = 8,
+        n_parallel: int = 4,
         n_ctx: int | None = None,
         n_batch: int = 512,
         n_threads: int | None = None,

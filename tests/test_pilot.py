@@ -1,0 +1,148 @@
+"""Pilot runs end to end on real data: SciFact, SmolLM2-135M queries, the static retriever
+(trains in seconds), nano evaluation; metrics checked against known values; reruns reuse."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+
+import pytest
+
+from engine import evaluate, pilot
+from store import Store
+from store import corpus as corpus_io
+from store.errors import AugplanError
+from tests.test_cli import make_env, ok, run, user_error
+
+SMOL = "smollm2-135m"
+
+
+def test_metrics_on_a_hand_made_case() -> None:
+    qrels = {"q1": {"d1": 1}, "q2": {"d2": 1, "d3": 1}, "q3": {"d9": 1}}
+    run_ = {
+        "q1": {"d1": 0.9, "d5": 0.1},  # relevant at rank 1
+        "q2": {"d4": 0.9, "d2": 0.8, "d6": 0.7, "d3": 0.6},  # relevant at ranks 2 and 4
+        "q3": {},  # nothing retrieved
+    }
+    m = evaluate.metrics_for(qrels, run_)
+    ndcg_q2 = (1 / math.log2(3) + 1 / math.log2(5)) / (1 + 1 / math.log2(3))
+    assert m["ndcg@10"] == pytest.approx((1 + ndcg_q2 + 0) / 3)
+    assert m["mrr@10"] == pytest.approx((1 + 0.5 + 0) / 3)
+    assert m["recall@100"] == pytest.approx((1 + 1 + 0) / 3)
+
+
+def test_parse_eval() -> None:
+    assert evaluate.parse_eval("scifact:test") == ("scifact", "test")
+    assert evaluate.parse_eval("nfcorpus") == ("nfcorpus", "test")
+    with pytest.raises(AugplanError, match="NAME:SPLIT"):
+        evaluate.parse_eval(":test")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Store:
+    s = Store(tmp_path_factory.mktemp("pilot") / "store")
+    s.import_corpus("scifact", corpus_io.detect(corpus_io.locate("scifact", data_dir)))
+    return s
+
+
+def test_bad_eval_sets(store: Store) -> None:
+    with pytest.raises(AugplanError, match="no corpus 'nosuch'"):
+        evaluate.load_eval_set(store, "nosuch:test")
+    with pytest.raises(AugplanError, match=r"no qrels for split 'dev'.*test, train"):
+        evaluate.load_eval_set(store, "scifact:dev")
+
+
+def test_passage_order_is_seeded(store: Store) -> None:
+    a = pilot.passage_order(store, "scifact", 0)
+    assert a == pilot.passage_order(store, "scifact", 0)
+    b = pilot.passage_order(store, "scifact", 1)
+    assert sorted(a) == sorted(b) and a[:50] != b[:50]
+
+
+REQUEST = pilot.PilotRequest(
+    corpus="scifact", retriever="static-minilm", augmenters=(SMOL,), scales=(24, 48),
+    seeds=(0,), eval_mode="nano", nano_k=5, train=pilot.TrainConfig(batch_size=16),
+)
+
+
+@pytest.fixture(scope="module")
+def first(store: Store, models_dir: Path) -> pilot.PilotReport:
+    return pilot.run_pilot(store, REQUEST, models_dir=models_dir)
+
+
+def test_tiny_pilot(first: pilot.PilotReport, store: Store) -> None:
+    kinds = sorted((p["kind"], p["scale"]) for p in first.points)
+    # zero-shot, the 809 human train pairs, and the two synthetic scales
+    assert [k for k, _ in kinds] == ["human", "synthetic", "synthetic", "zero-shot"]
+    assert [s for k, s in kinds if k == "synthetic"] == [24, 48]
+    assert first.computed == 4 and first.reused == 0 and first.trained == 3
+    assert first.generated >= 48
+    by = {(p["kind"], p["scale"]): p for p in first.points}
+    zero = by[("zero-shot", 0)]
+    assert 0.3 < zero["ndcg_at_10"] < 0.6  # static MiniLM vectors, no training
+    human = next(p for p in first.points if p["kind"] == "human")
+    assert human["scale"] > 500
+    # Training on the corpus' own pairs moves the weak retriever a lot.
+    assert human["ndcg_at_10"] > zero["ndcg_at_10"] + 0.05
+    for p in first.points:
+        assert p["eval_set"] == "scifact:test" and p["eval_mode"] == "nano5"
+        assert 0 < p["ndcg_at_10"] <= 1 and 0 < p["recall_at_100"] <= 1
+        assert p["n_queries"] == 300 and p["device"]
+        if p["kind"] != "zero-shot":
+            assert p["train_seconds"] > 0
+    assert len(store.pilots("corpus = 'scifact'")) == 4
+    # Training throughput was recorded as a cost profile.
+    assert store.profiles("kind = 'training' AND name = 'static-minilm'")
+
+
+def test_rerun_recomputes_nothing(first: pilot.PilotReport, store: Store,
+                                  models_dir: Path) -> None:
+    again = pilot.run_pilot(store, REQUEST, models_dir=models_dir)
+    assert (again.computed, again.trained, again.generated) == (0, 0, 0)
+    assert again.reused == 4
+    assert sorted(p["point_id"] for p in again.points) == sorted(
+        p["point_id"] for p in first.points)
+
+
+def test_selection_is_nested(first: pilot.PilotReport, store: Store, models_dir: Path) -> None:
+    small, small_keys, gen_a = pilot.select_pairs(store, REQUEST, SMOL, 24, models_dir=models_dir)
+    big, big_keys, gen_b = pilot.select_pairs(store, REQUEST, SMOL, 48, models_dir=models_dir)
+    assert gen_a == gen_b == 0  # all in the cache
+    assert big_keys[:24] == small_keys and big[:24] == small
+    assert len(set(big_keys)) == 48
+    ok_keys = set(store.scan("augmentations", "status = 'ok'", ["key"]).column("key").to_pylist())
+    assert set(big_keys) <= ok_keys
+
+
+def test_export_rows(first: pilot.PilotReport) -> None:
+    rows = pilot.export_rows(first.points)
+    assert {r["scale"] for r in rows if r["augmenter"] == SMOL} == {0, 24, 48}
+    assert all(set(r) == set(pilot.CSV_COLUMNS) for r in rows)
+    with pytest.raises(AugplanError, match="--metric"):
+        pilot.export_rows(first.points, "map")
+
+
+def test_cli_pilots(first: pilot.PilotReport, store: Store, models_dir: Path,
+                    data_dir: Path) -> None:
+    env = make_env(store.path, models_dir, data_dir, COLUMNS="200")
+    shown = ok(run(["pilots", "show", "--corpus", "scifact"], env))
+    assert "static-minilm" in shown and "(zero-shot)" in shown
+    rows = list(csv.DictReader(io.StringIO(ok(run(["pilots", "export", "--corpus", "scifact"],
+                                                   env)))))
+    assert {r["scale"] for r in rows if r["augmenter"] == SMOL} == {"0", "24", "48"}
+    assert all(0 < float(r["metric"]) < 1 for r in rows)
+    # The same grid from the command line: everything is in the store already.
+    done = ok(run(["pilot", "--corpus", "scifact", "--retriever", "static-minilm",
+                   "--augmenters", SMOL, "--scales", "24,48", "--seeds", "0",
+                   "--eval-mode", "nano", "--nano-k", "5", "--batch-size", "16"], env))
+    assert "0 points computed, 4 reused" in done
+    text = user_error(run(["pilot", "--corpus", "scifact", "--eval", "nosuch:test"], env))
+    assert "no corpus 'nosuch'" in text
+    text = user_error(run(["pilot", "--corpus", "scifact", "--eval", "scifact:dev"], env))
+    assert "no qrels for split 'dev'" in text
+    assert "--scales" in user_error(run(["pilot", "--corpus", "scifact", "--scales", "a,b"],
+                                        env))
+    assert "--retriever" in user_error(run(["pilot", "--corpus", "scifact", "--retriever",
+                                            "nope"], env))
