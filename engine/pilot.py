@@ -86,6 +86,7 @@ class PilotRequest:
     human_split: str = "train"
     sample_seed: int = 0
     per_passage: int = 1
+    round_trip: bool = False  # also apply the round-trip filter (encodes the whole corpus once)
     backend: str = "llama.cpp"
     train: TrainConfig = field(default_factory=TrainConfig)
     keep_models: str | None = None  # folder to keep trained models in
@@ -191,11 +192,13 @@ def select_pairs(
             generated += report.generated
         unchecked = [k for k in keys if (have.get(k) or {}).get("vector") is None]
         if unchecked:
-            from engine.quality import process
+            from engine.filters import FilterOptions
+            from engine.quality import QualityOptions, process
 
             if on_event:
                 on_event(f"{augmenter}: filters and dedup")
-            process(store, request.corpus, models_dir=models_dir)
+            options = QualityOptions(filters=FilterOptions(round_trip=request.round_trip))
+            process(store, request.corpus, models_dir=models_dir, options=options)
             have = _rows_by_key(store, request.corpus, keys)
         for k, pid in ((r["key"], r["passage_id"]) for r in rows):
             row = have.get(k)
@@ -256,6 +259,7 @@ def train(model: Any, pairs: Sequence[tuple[str, str]], config: dict[str, Any], 
         MultipleNegativesRankingLoss,
     )
     from sentence_transformers.sentence_transformer.training_args import BatchSamplers
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback
 
     transformers.logging.set_verbosity_error()
     transformers.utils.logging.disable_progress_bar()
@@ -263,6 +267,8 @@ def train(model: Any, pairs: Sequence[tuple[str, str]], config: dict[str, Any], 
     static = type(model[0]).__name__ == "StaticEmbedding"
     if not static:
         model.max_seq_length = config["max_seq_length"]
+    # The model card's widget examples are for publishing models; skip them (and their bar).
+    model.model_card_data.set_widget_examples = lambda *_a, **_k: None
     data = Dataset.from_dict({"anchor": [a for a, _ in pairs], "positive": [p for _, p in pairs]})
     if config["loss"] == "cached-mnrl":
         loss = CachedMultipleNegativesRankingLoss(model, mini_batch_size=config["mini_batch_size"])
@@ -276,7 +282,7 @@ def train(model: Any, pairs: Sequence[tuple[str, str]], config: dict[str, Any], 
             num_train_epochs=config["epochs"],
             per_device_train_batch_size=config["batch_size"],
             learning_rate=config["learning_rate"],
-            warmup_ratio=config["warmup_ratio"],
+            warmup_steps=float(config["warmup_ratio"]),  # a float below 1: a ratio
             seed=seed,
             data_seed=seed,
             batch_sampler=BatchSamplers.NO_DUPLICATES,
@@ -290,6 +296,8 @@ def train(model: Any, pairs: Sequence[tuple[str, str]], config: dict[str, Any], 
         )
         trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data,
                                              loss=loss)
+        for callback in (PrinterCallback, ProgressCallback):
+            trainer.remove_callback(callback)
         t0 = time.perf_counter()
         trainer.train()
         seconds = time.perf_counter() - t0

@@ -76,6 +76,9 @@ def register(app: typer.Typer) -> None:
             "--no-human", help="Skip the reference point trained on the corpus' train "
             "pairs.")] = False,
         per_passage: Annotated[int, typer.Option("--per-passage")] = 1,
+        round_trip: Annotated[bool, typer.Option(
+            "--round-trip", help="Also apply the round-trip filter to the queries (encodes "
+            "the whole corpus once).")] = False,
         sample_seed: Annotated[int, typer.Option(
             "--sample-seed", help="Seed of the passage order the pairs are taken in.")] = 0,
         lr: Annotated[float | None, typer.Option(
@@ -107,7 +110,8 @@ def register(app: typer.Typer) -> None:
             strategy=strategy, scales=parse_ints(scales, "--scales"), seeds=parse_ints(seeds, "--seeds"),
             evals=tuple(eval_sets or ()), eval_mode=eval_mode, nano_k=nano_k,
             ignore_identical_ids=ignore_identical_ids, human=not no_human,
-            per_passage=per_passage, sample_seed=sample_seed, backend=backend,
+            per_passage=per_passage, round_trip=round_trip, sample_seed=sample_seed,
+            backend=backend,
             train=TrainConfig(learning_rate=lr, batch_size=batch_size, epochs=epochs,
                               warmup_ratio=warmup_ratio, max_seq_length=max_seq_length,
                               loss=loss, precision=precision),
