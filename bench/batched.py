@@ -34,19 +34,10 @@ sys.path.insert(0, str(ROOT))
 
 from engine import catalogue, prompts
 from engine.backends.llamacpp import default_threads, open_llama
-from engine.backends.llamacpp_batched import LlamaCppBatchedBackend
+from engine.backends.llamacpp_batched import LlamaCppBatchedBackend, common_prefix
 from engine.backends.transformers_backend import cpu_name
 from engine.generate import GenerateRequest
 from store import corpus as corpus_io
-
-
-def _common(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def baseline(model_path: Path, texts: list[str], params: dict[str, Any], stop: list[str],
@@ -63,7 +54,7 @@ def baseline(model_path: Path, texts: list[str], params: dict[str, Any], stop: l
         # with what the context holds (at least one token).
         held = llm.input_ids[: llm.n_tokens].tolist()
         toks = llm.tokenize(p.encode("utf-8"), add_bos=llm._model.add_bos_token(), special=True)
-        evaluated += len(toks) - min(_common(held, toks), len(toks) - 1)
+        evaluated += len(toks) - min(common_prefix(held, toks), len(toks) - 1)
         t0 = time.perf_counter()
         out = llm.create_completion(p, max_tokens=params["max_tokens"],
                                     temperature=params["temperature"], top_p=params["top_p"],

@@ -188,7 +188,8 @@ def select_pairs(
             if on_event:
                 on_event(f"{augmenter}: generating {len(todo)} queries "
                          f"({len(accepted)}/{n} accepted so far)")
-            report = gen.generate(store, sub, models_dir=models_dir)
+            report = gen.generate(store, sub, models_dir=models_dir,
+                                  on_progress=_progress_events(augmenter, on_event))
             generated += report.generated
         unchecked = [k for k in keys if (have.get(k) or {}).get("vector") is None]
         if unchecked:
@@ -209,6 +210,22 @@ def select_pairs(
     queries = _rows_by_key(store, request.corpus, [k for k, _ in accepted])
     pairs = [(queries[k]["query"], texts[pid]) for k, pid in accepted]
     return pairs, [k for k, _ in accepted], generated
+
+
+def _progress_events(augmenter: str, on_event: Event | None) -> Callable[[Any], None] | None:
+    """A generate progress callback that reports every 64 new queries (with the rate)."""
+    if on_event is None:
+        return None
+    last = [0]
+
+    def post(p: Any) -> None:
+        if p.generated - last[0] >= 64 or (p.done == p.total and p.generated > last[0]):
+            last[0] = p.generated
+            rate = p.generated / p.gen_seconds if p.gen_seconds else 0.0
+            on_event(f"{augmenter}: {p.done}/{p.total} queries of this chunk "
+                     f"({rate:.2f} queries/s)")
+
+    return post
 
 
 def _rows_by_key(store: Store, corpus: str, keys: Sequence[str]) -> dict[str, dict[str, Any]]:

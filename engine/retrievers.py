@@ -37,7 +37,7 @@ BUILTIN: dict[str, RetrieverSpec] = {
     ),
     "static-minilm": RetrieverSpec(
         "static-minilm", "static embeddings from MiniLM's input word vectors, mean-pooled",
-        "weak", 5e-2, 256,
+        "weak", 1e-2, 256,
     ),
 }
 

@@ -28,17 +28,32 @@ def parse_ints(text: str, option: str) -> tuple[int, ...]:
 
 
 def points_table(points: list[dict], title: str) -> Table:
-    table = Table(title=title)
-    for col in ("retriever", "eval set", "augmenter", "strategy", "scale", "seed",
-                "nDCG@10", "R@100", "MRR@10", "train s", "eval s", "mode"):
-        table.add_column(col, no_wrap=True)
+    """The points as a table; columns whose value is the same on every row (eval set,
+    strategy, evaluation mode) move to the caption so the table fits a narrow terminal."""
+    from rich import box
+
+    optional = {"eval_set": "eval set", "strategy": "strategy", "eval_mode": "mode"}
+    varying = [k for k in optional if len({p[k] for p in points if p["kind"] != "zero-shot"}
+                                           | ({p[k] for p in points} if k != "strategy"
+                                              else set())) > 1]
+    same = [f"{optional[k]} {next(p[k] for p in points if p[k])}" for k in optional
+            if k not in varying and any(p[k] for p in points)]
+    table = Table(title=title, caption=", ".join([*same, "train/eval in seconds"]),
+                  box=box.SIMPLE_HEAD,
+                  pad_edge=False, collapse_padding=True)
+    cols = ["retriever", *(optional[k] for k in varying), "augmenter", "n", "seed",
+            "nDCG@10", "R@100", "MRR@10", "train", "eval"]
+    for col in cols:
+        table.add_column(col, no_wrap=True,
+                         justify="right" if col not in ("retriever", "augmenter", "eval set",
+                                                        "strategy", "mode") else "left")
     for p in sorted(points, key=lambda p: (p["retriever"], p["eval_set"], p["kind"] != "zero-shot",
                                            p["augmenter"], p["scale"], p["seed"])):
-        table.add_row(p["retriever"], p["eval_set"],
-                      p["augmenter"] or "(zero-shot)", p["strategy"] or "-", str(p["scale"]),
-                      str(p["seed"]), f"{p['ndcg_at_10']:.4f}", f"{p['recall_at_100']:.4f}",
+        table.add_row(p["retriever"], *(p[k] or "-" for k in varying),
+                      p["augmenter"] or "(zero-shot)", str(p["scale"]), str(p["seed"]),
+                      f"{p['ndcg_at_10']:.4f}", f"{p['recall_at_100']:.4f}",
                       f"{p['mrr_at_10']:.4f}", f"{p['train_seconds']:.1f}",
-                      f"{p['eval_seconds']:.1f}", p["eval_mode"])
+                      f"{p['eval_seconds']:.1f}")
     return table
 
 

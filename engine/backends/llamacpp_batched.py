@@ -75,7 +75,8 @@ class _Seq:
     last: int | None = None  # sampled token not yet decoded
 
 
-def _common(a: Sequence[int], b: Sequence[int]) -> int:
+def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
+    """How many leading tokens two sequences share."""
     n = 0
     for x, y in zip(a, b, strict=False):
         if x != y:
@@ -247,7 +248,7 @@ class LlamaCppBatchedBackend:
         """Make sequence 0 hold exactly ``target``, keeping what it holds of it already; returns
         the tokens decoded."""
         lib = self._lib
-        keep = _common(self._cached, target)
+        keep = common_prefix(self._cached, target)
         if keep == len(self._cached) == len(target):
             return 0
         if len(target) - keep == 1 and keep > 0:
@@ -377,10 +378,10 @@ class LlamaCppBatchedBackend:
             # sequential backend reuses it too). Each prompt still decodes two tokens or more.
             head = full[0]
             for t in full[1:]:
-                head = head[: _common(head, t)]
+                head = head[: common_prefix(head, t)]
             if len(full) == 1:
-                head = head[: max(_common(self._prefix_tokens(prefix), head),
-                                  _common(self._cached, head))]
+                head = head[: max(common_prefix(self._prefix_tokens(prefix), head),
+                                  common_prefix(self._cached, head))]
             head = head[: max(0, min(len(t) for t in full) - 2)]
             paid = self._share(head)
             shared = [len(head)] * len(full)
