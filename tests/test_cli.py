@@ -69,7 +69,7 @@ def test_help(tmp_path: Path, models_dir: Path) -> None:
     env = make_env(tmp_path / "s", models_dir, COLUMNS="200")
     text = ok(run(["--help"], env))
     for command in ("models", "corpus", "generate", "embed", "query", "export", "stats", "runs",
-                    "demo"):
+                    "demo", "pilot", "pilots", "bench", "profiles", "filter", "diversity"):
         assert command in text
     gen_help = ok(run(["generate", "--help"], env))
     assert "--augmenter" in gen_help and "--no-embed" in gen_help
