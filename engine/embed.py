@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 
 from engine import catalogue
-from store import Store
+from store import Store, sql_str
 
 DEFAULT_EMBEDDER = "minilm-l6"
 
@@ -57,7 +57,7 @@ def embed_pending(
     where = "vector IS NULL AND query != ''"
     if corpus:
         store.corpus_info(corpus)  # an unknown name is an error, not "0 embedded"
-        where += " AND corpus = " + "'" + corpus.replace("'", "''") + "'"
+        where += f" AND corpus = {sql_str(corpus)}"
     pending = store.augmentations(where)
     total = pending.num_rows
     if total == 0:

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from store import Store
+from store import Store, sql_str
 from store.errors import AugplanError
 
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
@@ -56,9 +56,9 @@ def load_eval_set(store: Store, spec: str) -> EvalSet:
         known = ", ".join(c["name"] for c in store.corpora()) or "none"
         raise AugplanError(f"--eval {spec!r}: no corpus {corpus!r} in the store (corpora: {known})",
                            hint=f"augplan corpus import {corpus} --name {corpus}")
-    q = "'" + corpus.replace("'", "''") + "'"
-    qrels = pl.from_arrow(store.scan("qrels", f"corpus = {q} AND split = '"
-                                     + split.replace("'", "''") + "' AND score > 0"))
+    q = sql_str(corpus)
+    qrels = pl.from_arrow(store.scan("qrels",
+                                     f"corpus = {q} AND split = {sql_str(split)} AND score > 0"))
     if qrels.height == 0:
         splits = sorted(set(store.scan("qrels", f"corpus = {q}", ["split"])
                             .column("split").to_pylist()))
@@ -69,16 +69,18 @@ def load_eval_set(store: Store, spec: str) -> EvalSet:
     queries = queries.sort("query_id")
     if queries.height == 0:
         raise AugplanError(f"--eval {spec!r}: none of the split's qrels names a known query")
+    query_ids = queries["query_id"].to_list()
+    known = set(query_ids)
     rel: dict[str, dict[str, int]] = {}
     for qid, pid, score in qrels.select("query_id", "passage_id", "score").iter_rows():
-        rel.setdefault(qid, {})[pid] = int(score)
+        if qid in known:
+            rel.setdefault(qid, {})[pid] = int(score)
     passages = store.passages(corpus)
     titles = passages.column("title").to_pylist()
     texts = passages.column("text").to_pylist()
     docs = [f"{t} {x}".strip() if t else x for t, x in zip(titles, texts, strict=True)]
     return EvalSet(spec if ":" in spec else f"{corpus}:{split}", corpus, split,
-                   queries["query_id"].to_list(), queries["text"].to_list(),
-                   {k: v for k, v in rel.items() if k in set(queries["query_id"].to_list())},
+                   query_ids, queries["text"].to_list(), rel,
                    passages.column("passage_id").to_pylist(), docs)
 
 

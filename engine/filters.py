@@ -51,7 +51,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.embed import Embedder
-from store import Store
+from store import Store, sql_str
+from store.dedup import load_checks
 from store.errors import AugplanError
 
 PRECISIONS = ("bfloat16", "float32")
@@ -295,7 +296,7 @@ def passage_matrix(
 
 
 def _cached_vectors(store: Store, embedder: str, hashes: pa.Array) -> pa.Table:
-    where = "embedder = '" + embedder.replace("'", "''") + "'"
+    where = f"embedder = {sql_str(embedder)}"
     if len(hashes) <= 2000:
         wanted = ",".join("'" + h + "'" for h in hashes.to_pylist())
         where += f" AND passage_hash IN ({wanted})" if wanted else " AND false"
@@ -353,7 +354,7 @@ def apply_filters(
     options = options or FilterOptions()
     options.validate()
     store.corpus_info(corpus)
-    selection = "corpus = '" + corpus.replace("'", "''") + "'" + (f" AND ({where})" if where
+    selection = f"corpus = {sql_str(corpus)}" + (f" AND ({where})" if where
                                                                    else "")
     rows = store.augmentations(selection)
     report = FilterReport(selected=rows.num_rows)
@@ -462,12 +463,3 @@ def _frame(corpus: str, passage_ids: pa.Array):
                          "passage_id": passage_ids.to_pylist()})
 
 
-def load_checks(checks_json: str | None) -> dict[str, Any]:
-    """A row's ``checks`` JSON as a dict ({} when empty or unreadable)."""
-    if not checks_json:
-        return {}
-    try:
-        data = json.loads(checks_json)
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}

@@ -27,7 +27,7 @@ from typing import Any
 
 from engine import catalogue, retrievers
 from engine.evaluate import Evaluator, load_eval_set
-from store import Store
+from store import Store, now, sql_str
 from store.errors import AugplanError
 from store.keys import canonical_json
 
@@ -140,8 +140,7 @@ def device_name() -> str:
 
 def passage_order(store: Store, corpus: str, sample_seed: int) -> list[tuple[str, str]]:
     """(passage_id, passage_hash) of the corpus in the pilot's seeded order."""
-    t = store.scan("passages", "corpus = '" + corpus.replace("'", "''") + "'",
-                   ["passage_id", "passage_hash"])
+    t = store.scan("passages", f"corpus = {sql_str(corpus)}", ["passage_id", "passage_hash"])
     pairs = list(zip(t.column("passage_id").to_pylist(), t.column("passage_hash").to_pylist(),
                      strict=True))
     return sorted(pairs, key=lambda p: hashlib.sha256(
@@ -169,7 +168,7 @@ def select_pairs(
     params = greq.sampling_params(plan)
     generated = 0
     walked = 0  # passages of the order whose augmentations exist and are quality-checked
-    accepted: list[tuple[str, str]] = []  # (key, passage_id)
+    accepted: list[tuple[str, str, str]] = []  # (key, passage_id, query)
     while len(accepted) < n:
         if walked >= len(order):
             raise AugplanError(
@@ -204,12 +203,11 @@ def select_pairs(
         for k, pid in ((r["key"], r["passage_id"]) for r in rows):
             row = have.get(k)
             if row is not None and row["status"] == "ok" and len(accepted) < n:
-                accepted.append((k, pid))
+                accepted.append((k, pid, row["query"]))
         walked += len(chunk)
-    texts = _passage_texts(store, request.corpus, [pid for _, pid in accepted])
-    queries = _rows_by_key(store, request.corpus, [k for k, _ in accepted])
-    pairs = [(queries[k]["query"], texts[pid]) for k, pid in accepted]
-    return pairs, [k for k, _ in accepted], generated
+    texts = _passage_texts(store, request.corpus, [pid for _, pid, _ in accepted])
+    pairs = [(query, texts[pid]) for _, pid, query in accepted]
+    return pairs, [k for k, _, _ in accepted], generated
 
 
 def _progress_events(augmenter: str, on_event: Event | None) -> Callable[[Any], None] | None:
@@ -248,9 +246,9 @@ def _passage_texts(store: Store, corpus: str, ids: Sequence[str]) -> dict[str, s
 
 def human_pairs(store: Store, corpus: str, split: str) -> list[tuple[str, str]]:
     """Every positive (query, passage) pair of a qrels split, in a fixed order ([] if none)."""
-    q = "'" + corpus.replace("'", "''") + "'"
-    qrels = store.scan("qrels", f"corpus = {q} AND split = '" + split.replace("'", "''")
-                       + "' AND score > 0", ["query_id", "passage_id"]).to_pylist()
+    q = sql_str(corpus)
+    qrels = store.scan("qrels", f"corpus = {q} AND split = {sql_str(split)} AND score > 0",
+                       ["query_id", "passage_id"]).to_pylist()
     if not qrels:
         return []
     queries = {r["query_id"]: r["text"] for r in store.scan(
@@ -417,7 +415,7 @@ def run_pilot(
                 "n_queries": len(ev.evalset.query_ids), "train_seconds": round(train_seconds, 3),
                 "eval_seconds": round(eval_seconds, 3), "device": device,
                 "config": canonical_json({**config, "eval": eval_cfg}),
-                "created_at": _now(),
+                "created_at": now(),
             }
             rows.append(row)
             say(f"{label}: {ev.evalset.name} nDCG@10 {metrics['ndcg@10']:.4f}")
@@ -462,13 +460,8 @@ def _training_profile(store: Store, retriever: str, n: int, seconds: float,
     store.add_profile(TrainingProfile(
         retriever=retriever, device=device, pairs_per_s=round(rate, 3),
         pairs_per_hour=round(rate * 3600, 1), batch_size=config["batch_size"],
-        max_seq_length=config["max_seq_length"], measured_at=_now()).to_row())
+        max_seq_length=config["max_seq_length"], measured_at=now()).to_row())
 
-
-def _now() -> str:
-    from store._db import now
-
-    return now()
 
 
 # ---------------------------------------------------------------------------- export

@@ -24,7 +24,8 @@ from engine import filters as _filters
 from engine.embed import Embedder, embed_pending
 from engine.filters import FilterOptions, FilterReport
 from store import Store
-from store.dedup import SCOPES, dedup
+from store import sql_str as _q
+from store.dedup import SCOPES, dedup, load_checks
 from store.diversity import diversity_scores
 from store.errors import AugplanError
 
@@ -77,10 +78,6 @@ class QualityReport:
         d = asdict(self)
         d["filters"] = self.filters.to_dict() if self.filters else None
         return d
-
-
-def _q(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def selection(corpus: str | None, run_id: str | None = None, where: str | None = None) -> str:
@@ -265,7 +262,7 @@ def _copy_flags(store: Store, rows: pa.Table) -> list[bool]:
     opts = FilterOptions()
     flags: list[bool | None] = []
     for c in rows.column("checks").to_pylist():
-        data = _filters.load_checks(c)
+        data = load_checks(c)
         flags.append(bool(data["copied"]) if "copied" in data else None)
     missing = [k for k, f in enumerate(flags) if f is None]
     if missing:

@@ -1,6 +1,6 @@
 """augplan's store: LanceDB tables of corpora, synthetic queries and runs (the only lancedb user)."""
 
-from store._db import Store, default_path, now
+from store._db import Store, default_path, now, sql_str
 from store.errors import AugplanError
 
-__all__ = ["AugplanError", "Store", "default_path", "now"]
+__all__ = ["AugplanError", "Store", "default_path", "now", "sql_str"]

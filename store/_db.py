@@ -32,9 +32,12 @@ def now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
-def _q(value: str) -> str:
-    """A SQL string literal."""
+def sql_str(value: str) -> str:
+    """A SQL string literal (for the ``where`` filters of ``Store.scan`` and friends)."""
     return "'" + str(value).replace("'", "''") + "'"
+
+
+_q = sql_str
 
 
 def default_path() -> Path:

@@ -530,12 +530,13 @@ def _vectors(column: pa.ChunkedArray, positions: np.ndarray) -> np.ndarray:
 
 
 def _without_dedup(checks_json: str | None) -> str:
-    data = _load(checks_json)
+    data = load_checks(checks_json)
     data.pop("dedup", None)
     return json.dumps(data, sort_keys=True) if data else ""
 
 
-def _load(checks_json: str | None) -> dict[str, Any]:
+def load_checks(checks_json: str | None) -> dict[str, Any]:
+    """A row's ``checks`` JSON as a dict ({} when empty or unreadable)."""
     if not checks_json:
         return {}
     try:
@@ -550,6 +551,6 @@ def _mark(status: np.ndarray, reason: list, dup_of: list, checks: list, k: int, 
     status[k] = "duplicate"
     reason[k] = why
     dup_of[k] = rep_uid
-    data = _load(checks[k])
+    data = load_checks(checks[k])
     data["dedup"] = {**facts, "dup_of": rep_uid}
     checks[k] = json.dumps(data, sort_keys=True)

@@ -148,10 +148,12 @@ def register(app: typer.Typer) -> None:
 
     def _where(corpus: str | None, retriever: str | None) -> str | None:
         clauses = []
+        from store import sql_str
+
         if corpus:
-            clauses.append("corpus = '" + corpus.replace("'", "''") + "'")
+            clauses.append(f"corpus = {sql_str(corpus)}")
         if retriever:
-            clauses.append("retriever = '" + retriever.replace("'", "''") + "'")
+            clauses.append(f"retriever = {sql_str(retriever)}")
         return " AND ".join(clauses) or None
 
     @pilots_app.command("show")
