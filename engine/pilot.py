@@ -65,7 +65,8 @@ class TrainConfig:
         d["max_seq_length"] = self.max_seq_length or s.max_seq_length
         if self.loss != "cached-mnrl":
             d.pop("mini_batch_size")
-        d["precision"] = _precision(self.precision)
+        # a static table is trained and evaluated in float32 whatever is asked
+        d["precision"] = "fp32" if retriever == "static-minilm" else _precision(self.precision)
         d["batch_sampler"] = "no_duplicates"
         return d
 

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
+import json
 import math
 from pathlib import Path
 
@@ -146,3 +148,42 @@ def test_cli_pilots(first: pilot.PilotReport, store: Store, models_dir: Path,
                                         env))
     assert "--retriever" in user_error(run(["pilot", "--corpus", "scifact", "--retriever",
                                             "nope"], env))
+
+
+def test_plan_and_run_from_the_store(first: pilot.PilotReport, store: Store, models_dir: Path,
+                                     data_dir: Path, tmp_path: Path) -> None:
+    # A second seed gives the curve enough points: zero-shot + 2 scales x 2 seeds.
+    second = pilot.run_pilot(store, dataclasses.replace(REQUEST, seeds=(0, 1)),
+                             models_dir=models_dir)
+    assert second.computed == 3 and second.generated == 0  # 2 synthetic + human, seed 1
+    env = make_env(store.path, models_dir, data_dir, COLUMNS="200")
+    profile = tmp_path / "cpu.toml"
+    profile.write_text(f'[augmenters.{SMOL}]\nqueries_per_hour = 3600\n'
+                       f'device = "{pilot.device_name()}"\n')
+    ok(run(["profiles", "import", str(profile)], env))
+    plan_path = tmp_path / "plan.json"
+    doc = json.loads(ok(run(["plan", "--corpus", "scifact", "--retriever", "static-minilm",
+                             "--budget-gpu-hours", "0.5", "--format", "json", "--bootstrap",
+                             "200", "-o", str(plan_path)], env)))
+    assert doc["corpus"] == "scifact" and doc["retriever"] == "static-minilm"
+    assert doc["augmenter"] == SMOL and doc["scale"] <= 4 * 48
+    assert [c["pilot_scales"] for c in doc["curves"]] == [[0, 24, 48]]
+    assert doc["human_reference"] > doc["zero_shot"]
+    # the training profile the pilots recorded prices the training
+    assert doc["cost_sources"]["training"].startswith(pilot.device_name())
+    assert not any("several devices" in w for w in doc["warnings"])
+    # Run a plan of 40 accepted queries: all are cached, so nothing is generated.
+    run_plan = tmp_path / "run.json"
+    run_plan.write_text(json.dumps({**doc, "scale": 40}))
+    out = tmp_path / "train.jsonl"
+    text = ok(run(["run", "--plan", str(run_plan), "--out", str(out)], env))
+    assert "0 queries generated" in text and "40 training pairs" in text
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 40 and all(r["query"] and r["passage"] for r in rows)
+    keys = pilot.select_pairs(store, REQUEST, SMOL, 40, models_dir=models_dir)[1]
+    assert [r["key"] for r in rows] == keys
+    assert "--eval-mode 'full'" in user_error(run(
+        ["plan", "--corpus", "scifact", "--retriever", "static-minilm", "--budget-gpu-hours",
+         "1", "--eval-mode", "full"], env))
+    assert "several retrievers" not in user_error(run(
+        ["plan", "--corpus", "nosuch", "--budget-gpu-hours", "1"], env))

@@ -552,9 +552,10 @@ def _demo_pilot(store, corpus: str, augmenter: str, scales: str, models_dir) -> 
 
 
 def _register_extensions() -> None:
-    from tui import cli_pilots, cli_profiles, cli_quality
+    from tui import cli_pilots, cli_plan, cli_profiles, cli_quality
 
     cli_pilots.register(app)
+    cli_plan.register(app)
     cli_profiles.register(app)
     cli_quality.register(app)
 

@@ -1,0 +1,123 @@
+"""Cost model: device-hours (GPU-hours on a GPU) to generate, filter and train on n queries."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+
+class PlanError(ValueError):
+    """An input the planner cannot work with (names the field or value and what to do)."""
+
+
+@dataclass(frozen=True)
+class AugmenterCost:
+    """Generation throughput of one augmenter on the target device.
+
+    ``acceptance`` is the share of generated queries that pass the filters (so n accepted pairs
+    need n / acceptance generated ones); ``cached`` accepted queries already exist and cost
+    nothing to reuse.
+    """
+
+    name: str
+    queries_per_hour: float
+    device: str = ""
+    params: int | None = None
+    acceptance: float = 1.0
+    cached: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.queries_per_hour > 0:
+            raise PlanError(f"augmenter {self.name!r}: queries_per_hour must be positive")
+        if not 0 < self.acceptance <= 1:
+            raise PlanError(f"augmenter {self.name!r}: acceptance must be in (0, 1]")
+        if self.cached < 0:
+            raise PlanError(f"augmenter {self.name!r}: cached must not be negative")
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """Hours of the target device for n accepted pairs of an augmenter.
+
+    hours(n) = generated / queries_per_hour + generated / embed_per_hour + n / pairs_per_hour,
+    with generated = max(n - cached, 0) / acceptance. ``embed_per_hour`` (filtering and
+    embedding) is optional; ``price_per_hour`` turns hours into money.
+    """
+
+    augmenters: dict[str, AugmenterCost]
+    training_pairs_per_hour: float
+    embed_per_hour: float | None = None
+    price_per_hour: float | None = None
+    device: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.training_pairs_per_hour > 0:
+            raise PlanError("training pairs_per_hour must be positive")
+        if self.embed_per_hour is not None and not self.embed_per_hour > 0:
+            raise PlanError("embed_per_hour must be positive")
+        if self.price_per_hour is not None and self.price_per_hour < 0:
+            raise PlanError("price per hour must not be negative")
+
+    def augmenter(self, name: str) -> AugmenterCost:
+        try:
+            return self.augmenters[name]
+        except KeyError:
+            known = ", ".join(sorted(self.augmenters)) or "none"
+            raise PlanError(f"no cost profile for augmenter {name!r} (profiles: {known})",
+                            ) from None
+
+    def _rate(self, a: AugmenterCost) -> float:
+        """Hours per generated query (generation plus filtering/embedding)."""
+        per = 1.0 / a.queries_per_hour
+        if self.embed_per_hour is not None:
+            per += 1.0 / self.embed_per_hour
+        return per
+
+    def generated(self, name: str, n: float) -> float:
+        """Queries to generate for n accepted pairs (cached ones are free)."""
+        a = self.augmenter(name)
+        return max(n - a.cached, 0.0) / a.acceptance
+
+    def breakdown(self, name: str, n: float) -> dict[str, float]:
+        """Hours by stage for n accepted pairs."""
+        a = self.augmenter(name)
+        gen = self.generated(name, n)
+        out = {"generation": gen / a.queries_per_hour, "training": n / self.training_pairs_per_hour}
+        out["filtering"] = gen / self.embed_per_hour if self.embed_per_hour else 0.0
+        out["total"] = out["generation"] + out["filtering"] + out["training"]
+        return out
+
+    def hours(self, name: str, n: float) -> float:
+        return self.breakdown(name, n)["total"]
+
+    def money(self, hours: float) -> float | None:
+        return None if self.price_per_hour is None else hours * self.price_per_hour
+
+    def max_scale(self, name: str, budget_hours: float) -> float:
+        """Largest n whose hours fit the budget (hours are piecewise linear in n)."""
+        a = self.augmenter(name)
+        if budget_hours <= 0:
+            return 0.0
+        train = 1.0 / self.training_pairs_per_hour
+        free = a.cached * train  # hours to train on the cached pairs alone
+        if budget_hours <= free:
+            return budget_hours / train
+        per = train + self._rate(a) / a.acceptance
+        return a.cached + (budget_hours - free) / per
+
+    def per_query_ratio(self, name: str, other: str) -> float:
+        """How many times the generation cost per query of ``name`` is that of ``other``."""
+        a, b = self.augmenter(name), self.augmenter(other)
+        return (self._rate(a) / a.acceptance) / (self._rate(b) / b.acceptance)
+
+
+def nice_scale(n: float) -> int:
+    """n rounded down to two significant digits (1,234 -> 1,200), at least 1."""
+    if n < 1:
+        return 0
+    mag = 10 ** max(math.floor(math.log10(n)) - 1, 0)
+    return int(n // mag * mag)
+
+
+__all__ = ["AugmenterCost", "CostModel", "PlanError", "nice_scale"]

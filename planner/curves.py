@@ -1,0 +1,530 @@
+"""Saturation curve families, robust least-squares fitting, model selection and the bootstrap.
+
+A curve maps the augmentation scale ``n`` (training pairs) to a retrieval metric. Four families:
+
+* ``power``   ``M(n) = M_inf - A * (1 + n/n0) ** -alpha``   (asymptote ``M_inf``; M(0) = M_inf - A)
+* ``exp``     ``M(n) = M_inf - A * exp(-n/tau)``            (asymptote ``M_inf``)
+* ``loglin``  ``M(n) = a + b * ln(1 + n)``                  (no asymptote; a baseline)
+* ``decline`` ``M(n) = m0 + g * (1 - exp(-n/tau)) - d * ln(1 + n/tau)``
+  (a saturating gain minus a drift in log n: it can rise, peak and fall)
+
+Each family is fitted with :func:`scipy.optimize.least_squares` (bounded trust-region, several
+starts), families are compared by AICc, and intervals come from a residual bootstrap of the
+selected family (residuals rescaled for the fitted degrees of freedom).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from scipy.optimize import brentq, least_squares
+from scipy.stats import norm
+from scipy.stats import t as student_t
+
+Array = np.ndarray
+
+
+# ------------------------------------------------------------------------------- families
+
+
+@dataclass(frozen=True)
+class CurveFamily:
+    """One parametric family: ``f(n, theta)``, its Jacobian, bounds and starting points."""
+
+    name: str
+    params: tuple[str, ...]
+    f: Callable[[Array, Array], Array]
+    jac: Callable[[Array, Array], Array]
+    bounds: Callable[[Array, Array], tuple[list[float], list[float]]]
+    starts: Callable[[Array, Array], list[list[float]]]
+    has_asymptote: bool
+    can_decline: bool
+
+    @property
+    def k(self) -> int:
+        return len(self.params)
+
+
+def _cols(*cols: Array | float) -> Array:
+    """Jacobian columns stacked on the last axis: (N, k) for one parameter vector, (B, N, k)
+    when each parameter is a (B, 1) column of bootstrap draws."""
+    return np.stack(np.broadcast_arrays(*cols), axis=-1)
+
+
+def _power_f(n: Array, t: Array) -> Array:
+    m_inf, a, n0, alpha = t
+    return m_inf - a * (1.0 + n / n0) ** (-alpha)
+
+
+def _power_jac(n: Array, t: Array) -> Array:
+    _, a, n0, alpha = t
+    base = 1.0 + n / n0
+    p = base ** (-alpha)
+    return _cols(1.0, -p, -a * alpha * p / base * n / n0 ** 2, a * p * np.log(base))
+
+
+def _exp_f(n: Array, t: Array) -> Array:
+    m_inf, a, tau = t
+    return m_inf - a * np.exp(-n / tau)
+
+
+def _exp_jac(n: Array, t: Array) -> Array:
+    _, a, tau = t
+    e = np.exp(-n / tau)
+    return _cols(1.0, -e, -a * e * n / tau ** 2)
+
+
+def _loglin_f(n: Array, t: Array) -> Array:
+    return t[0] + t[1] * np.log1p(n)
+
+
+def _loglin_jac(n: Array, t: Array) -> Array:
+    return _cols(1.0, np.log1p(n) + 0.0 * t[1])
+
+
+def _decline_f(n: Array, t: Array) -> Array:
+    m0, g, tau, d = t
+    return m0 + g * (1.0 - np.exp(-n / tau)) - d * np.log1p(n / tau)
+
+
+def _decline_jac(n: Array, t: Array) -> Array:
+    _, g, tau, d = t
+    e = np.exp(-n / tau)
+    return _cols(1.0, 1.0 - e, -g * e * n / tau ** 2 + d * n / (tau * (tau + n)),
+                 -np.log1p(n / tau))
+
+
+def _span(n: Array, y: Array) -> tuple[float, float, float, float]:
+    pos = n[n > 0]
+    lo_n = float(pos.min()) if pos.size else 1.0
+    hi_n = float(n.max()) if n.size else 1.0
+    return lo_n, max(hi_n, lo_n), float(y.min()), float(y.max())
+
+
+def _y_bounds(y: Array) -> tuple[float, float]:
+    lo, hi = float(y.min()), float(y.max())
+    width = max(hi - lo, 0.05)
+    return lo - 10 * width, hi + 10 * width
+
+
+def _power_bounds(n: Array, y: Array) -> tuple[list[float], list[float]]:
+    ylo, yhi = _y_bounds(y)
+    amp = 10 * max(float(np.ptp(y)), 0.05)
+    return [ylo, -amp, 1.0, 0.3], [yhi, amp, 1e7, 3.0]
+
+
+def _power_starts(n: Array, y: Array) -> list[list[float]]:
+    lo_n, hi_n, _, _ = _span(n, y)
+    y0 = float(y[n == n.min()].mean())
+    top = float(y[n == n.max()].mean())
+    gain = top - y0 or 1e-3
+    return [[top + 0.2 * gain, 1.2 * gain, n0, alpha]
+            for n0 in (lo_n / 2, hi_n / 2) for alpha in (0.5, 1.5)]
+
+
+def _exp_bounds(n: Array, y: Array) -> tuple[list[float], list[float]]:
+    ylo, yhi = _y_bounds(y)
+    amp = 10 * max(float(np.ptp(y)), 0.05)
+    return [ylo, -amp, 1.0], [yhi, amp, 1e7]
+
+
+def _exp_starts(n: Array, y: Array) -> list[list[float]]:
+    lo_n, hi_n, _, _ = _span(n, y)
+    y0 = float(y[n == n.min()].mean())
+    top = float(y[n == n.max()].mean())
+    gain = top - y0 or 1e-3
+    return [[top + 0.1 * gain, 1.1 * gain, tau] for tau in (lo_n, hi_n / 3, hi_n)]
+
+
+def _loglin_bounds(n: Array, y: Array) -> tuple[list[float], list[float]]:
+    ylo, yhi = _y_bounds(y)
+    return [ylo, -1.0], [yhi, 1.0]
+
+
+def _loglin_starts(n: Array, y: Array) -> list[list[float]]:
+    return [[float(y.mean()), 0.0]]
+
+
+def _decline_bounds(n: Array, y: Array) -> tuple[list[float], list[float]]:
+    ylo, yhi = _y_bounds(y)
+    amp = 10 * max(float(np.ptp(y)), 0.05)
+    return [ylo, 0.0, 1.0, 0.0], [yhi, amp, 1e7, amp]
+
+
+def _decline_starts(n: Array, y: Array) -> list[list[float]]:
+    lo_n, hi_n, _, hi_y = _span(n, y)
+    y0 = float(y[n == n.min()].mean())
+    gain = max(hi_y - y0, 1e-3)
+    return [[y0, 1.5 * gain, tau, d] for tau in (lo_n / 2, hi_n / 4)
+            for d in (0.1 * gain, 0.5 * gain)]
+
+
+FAMILIES: dict[str, CurveFamily] = {
+    "power": CurveFamily("power", ("m_inf", "gain", "n0", "alpha"), _power_f, _power_jac,
+                         _power_bounds, _power_starts, True, False),
+    "exp": CurveFamily("exp", ("m_inf", "gain", "tau"), _exp_f, _exp_jac, _exp_bounds,
+                       _exp_starts, True, False),
+    "loglin": CurveFamily("loglin", ("a", "b"), _loglin_f, _loglin_jac, _loglin_bounds,
+                          _loglin_starts, False, True),
+    "decline": CurveFamily("decline", ("m0", "gain", "tau", "drift"), _decline_f,
+                           _decline_jac, _decline_bounds, _decline_starts, False, True),
+}
+
+
+# ------------------------------------------------------------------------------- fitting
+
+
+@dataclass(frozen=True)
+class FamilyFit:
+    """Least-squares fit of one family: parameters, residual sum of squares, AICc."""
+
+    family: str
+    theta: tuple[float, ...]
+    rss: float
+    n_points: int
+    aicc: float
+    converged: bool
+    loo: float = math.nan  # leave-one-out mean squared error, when computed
+
+    def predict(self, n: Array | Sequence[float] | float) -> Array:
+        with np.errstate(all="ignore"):
+            return FAMILIES[self.family].f(np.asarray(n, dtype=float), np.asarray(self.theta))
+
+
+def aicc(rss: float, n_points: int, k_params: int) -> float:
+    """Corrected Akaike criterion of a Gaussian least-squares fit (the noise variance counts as
+    a parameter); infinite when there are too few points for the correction."""
+    k = k_params + 1
+    if n_points - k - 1 <= 0:
+        return math.inf
+    rss = max(rss, 1e-12 * n_points)
+    return n_points * math.log(rss / n_points) + 2 * k + 2 * k * (k + 1) / (n_points - k - 1)
+
+
+def _clip_start(x0: Sequence[float], lo: Sequence[float], hi: Sequence[float]) -> Array:
+    lo_a, hi_a = np.asarray(lo, float), np.asarray(hi, float)
+    span = hi_a - lo_a
+    return np.clip(np.asarray(x0, float), lo_a + 1e-9 * span, hi_a - 1e-9 * span)
+
+
+def _least_squares(fam: CurveFamily, n: Array, y: Array, x0: Array,
+                   bounds: tuple[list[float], list[float]], max_nfev: int | None = None):
+    def resid(t: Array) -> Array:
+        return fam.f(n, t) - y
+
+    def jac(t: Array) -> Array:
+        return fam.jac(n, t)
+
+    return least_squares(resid, x0, jac=jac, bounds=bounds, method="trf", x_scale="jac",
+                         max_nfev=max_nfev)
+
+
+def fit_family(family: str, n: Sequence[float], y: Sequence[float],
+               starts: Sequence[Sequence[float]] | None = None) -> FamilyFit:
+    """Best of several bounded least-squares fits of ``family`` to the points (n, y)."""
+    fam = FAMILIES[family]
+    n_a, y_a = np.asarray(n, float), np.asarray(y, float)
+    bounds = fam.bounds(n_a, y_a)
+    best = None
+    for x0 in (starts if starts is not None else fam.starts(n_a, y_a)):
+        try:
+            with np.errstate(all="ignore"):
+                res = _least_squares(fam, n_a, y_a, _clip_start(x0, *bounds), bounds)
+        except (ValueError, FloatingPointError):
+            continue
+        if not np.all(np.isfinite(res.x)):
+            continue
+        if best is None or res.cost < best.cost:
+            best = res
+    if best is None:
+        return FamilyFit(family, tuple(math.nan for _ in fam.params), math.inf, len(n_a),
+                         math.inf, False)
+    rss = float(2 * best.cost)
+    return FamilyFit(family, tuple(float(v) for v in best.x), rss, len(n_a),
+                     aicc(rss, len(n_a), fam.k), bool(best.success))
+
+
+# ------------------------------------------------------------------------------- the fit
+
+
+@dataclass
+class CurveFit:
+    """The selected family of one curve with its bootstrap draws.
+
+    ``draws`` holds one parameter vector per bootstrap resample (of the selected family);
+    ``fits`` every family that was tried, by AICc.
+    """
+
+    n: Array
+    y: Array
+    best: FamilyFit
+    fits: list[FamilyFit]
+    draws: Array = field(default_factory=lambda: np.empty((0, 0)))
+    confidence: float = 0.9
+    saturation_fraction: float = 0.95
+    criterion: str = "aicc"
+
+    @property
+    def family(self) -> CurveFamily:
+        return FAMILIES[self.best.family]
+
+    @property
+    def weights(self) -> dict[str, float]:
+        """Akaike weights of the families (the chance each is the best of those tried)."""
+        finite = [f for f in self.fits if math.isfinite(f.aicc)]
+        if not finite:
+            return {self.best.family: 1.0}
+        low = min(f.aicc for f in finite)
+        raw = {f.family: math.exp(-(f.aicc - low) / 2) for f in finite}
+        total = sum(raw.values())
+        return {k: v / total for k, v in raw.items()}
+
+    @property
+    def residual_sd(self) -> float:
+        dof = max(len(self.n) - self.family.k, 1)
+        return math.sqrt(self.best.rss / dof)
+
+    def predict(self, n: Array | Sequence[float] | float) -> Array:
+        return self.best.predict(n)
+
+    def predict_draws(self, n: Array | Sequence[float]) -> Array:
+        """Bootstrap predictions, shape (draws, len(n)); empty without a bootstrap."""
+        n_a = np.atleast_1d(np.asarray(n, float))
+        if self.draws.size == 0:
+            return np.empty((0, n_a.size))
+        cols = [self.draws[:, i:i + 1] for i in range(self.family.k)]
+        with np.errstate(all="ignore"):
+            return np.broadcast_to(self.family.f(n_a, cols), (self.draws.shape[0], n_a.size))
+
+    def interval(self, n: Array | Sequence[float]) -> tuple[Array, Array]:
+        """Equal-tailed ``confidence`` interval of M(n) from the bootstrap (the point estimate
+        twice without one)."""
+        draws = self.predict_draws(n)
+        if draws.shape[0] == 0:
+            p = np.atleast_1d(self.predict(n))
+            return p, p
+        a = (1 - self.confidence) / 2
+        return np.quantile(draws, a, axis=0), np.quantile(draws, 1 - a, axis=0)
+
+    # ---- summary quantities of one parameter vector
+    def _asymptote(self, theta: Sequence[float]) -> float:
+        fam = self.family
+        if fam.name in ("power", "exp"):
+            return float(theta[0])
+        if fam.name == "decline":
+            peak = self._peak(theta)
+            return float(fam.f(np.array([peak]), np.asarray(theta))[0])
+        return math.inf if theta[1] > 0 else float(fam.f(np.array([0.0]), np.asarray(theta))[0])
+
+    def _peak(self, theta: Sequence[float]) -> float:
+        """Scale of the maximum of a ``decline`` curve (inf when it never turns down)."""
+        _, g, tau, d = theta
+        if d <= 0:
+            return math.inf
+        if g <= d:  # f'(0) = (g - d)/tau <= 0: falls from the start
+            return 0.0
+
+        def slope(x: float) -> float:
+            return g / tau * math.exp(-x / tau) - d / (tau + x)
+
+        hi = tau
+        while slope(hi) > 0:
+            hi *= 2
+            if hi > 1e12:
+                return math.inf
+        return float(brentq(slope, 0.0, hi))
+
+    def _saturation(self, theta: Sequence[float]) -> float:
+        q = self.saturation_fraction
+        fam = self.family
+        if fam.name == "power":
+            _, _, n0, alpha = theta
+            return float(n0 * ((1 - q) ** (-1 / alpha) - 1))
+        if fam.name == "exp":
+            return float(-theta[2] * math.log(1 - q))
+        if fam.name == "decline":
+            peak = self._peak(theta)
+            if not math.isfinite(peak):
+                return math.inf
+            t = np.asarray(theta)
+            f0 = fam.f(np.array([0.0]), t)[0]
+            top = fam.f(np.array([peak]), t)[0]
+            if top - f0 <= 0 or peak == 0:
+                return 0.0
+            target = f0 + q * (top - f0)
+            return float(brentq(lambda x: fam.f(np.array([x]), t)[0] - target, 0.0, peak))
+        return math.inf  # loglin never saturates
+
+    def asymptote(self) -> float:
+        """The plateau (power, exp), the peak value (decline), or inf (rising loglin)."""
+        return self._asymptote(self.best.theta)
+
+    def saturation_scale(self) -> float:
+        """n reaching ``saturation_fraction`` of the gain from n = 0 to the plateau or peak."""
+        return self._saturation(self.best.theta)
+
+    def peak_scale(self) -> float:
+        """n of the maximum when the selected curve turns down, else inf."""
+        if self.family.name == "decline":
+            return self._peak(self.best.theta)
+        if self.family.name == "loglin" and self.best.theta[1] < 0:
+            return 0.0
+        if self.family.name in ("power", "exp") and self.best.theta[1] < 0:
+            return 0.0
+        return math.inf
+
+    def _draw_interval(self, fn: Callable[[Sequence[float]], float]) -> tuple[float, float]:
+        if self.draws.size == 0:
+            v = fn(self.best.theta)
+            return v, v
+        vals = np.array([fn(t) for t in self.draws])
+        a = (1 - self.confidence) / 2
+        # no interpolation: a draw may be infinite (a curve that never saturates)
+        return (float(np.quantile(vals, a, method="inverted_cdf")),
+                float(np.quantile(vals, 1 - a, method="inverted_cdf")))
+
+    def asymptote_interval(self) -> tuple[float, float]:
+        return self._draw_interval(self._asymptote)
+
+    def saturation_interval(self) -> tuple[float, float]:
+        return self._draw_interval(self._saturation)
+
+
+def loo_error(fit: FamilyFit, n: Sequence[float], y: Sequence[float]) -> float:
+    """Leave-one-out mean squared prediction error of a family: each point predicted by the
+    family refitted (warm-started at ``fit``) without it."""
+    fam = FAMILIES[fit.family]
+    n_a, y_a = np.asarray(n, float), np.asarray(y, float)
+    if not all(math.isfinite(v) for v in fit.theta):
+        return math.inf
+    pts = len(n_a)
+    bounds = fam.bounds(n_a, y_a)
+    weights = 1.0 - np.eye(pts)
+    theta = refit_many(fit.family, n_a, np.tile(y_a, (pts, 1)),
+                       _clip_start(fit.theta, *bounds), bounds, weights=weights)
+    pred = np.array([fam.f(n_a[i:i + 1], theta[i])[0] for i in range(pts)])
+    return float(np.mean((pred - y_a) ** 2))
+
+
+def fit_curve(
+    n: Sequence[float],
+    y: Sequence[float],
+    *,
+    families: Sequence[str] = tuple(FAMILIES),
+    criterion: str = "auto",
+    bootstrap: int = 1000,
+    confidence: float = 0.9,
+    saturation_fraction: float = 0.95,
+    seed: int = 0,
+) -> CurveFit:
+    """Fit every family, select one, and bootstrap the selected one.
+
+    ``criterion``: ``aicc`` (lowest corrected AIC; a family with too few points for the
+    correction is skipped), ``loo`` (lowest leave-one-out error), or ``auto`` (AICc when every
+    family has at least 3 points more than it has parameters, else leave-one-out). Points may
+    repeat a scale (one per seed); at least 4 points on 2 scales are needed.
+    """
+    n_a, y_a = np.asarray(n, float), np.asarray(y, float)
+    if n_a.shape != y_a.shape or n_a.ndim != 1:
+        raise ValueError("n and y must be 1-d and of equal length")
+    if len(n_a) < 4:
+        raise ValueError(f"a curve needs at least 4 points, got {len(n_a)}")
+    if len(np.unique(n_a)) < 2:
+        raise ValueError("a curve needs at least 2 distinct scales")
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown:
+        raise ValueError(f"unknown curve families: {', '.join(unknown)}")
+    if criterion not in ("auto", "aicc", "loo"):
+        raise ValueError(f"unknown criterion {criterion!r}: use auto, aicc or loo")
+    fits = sorted((fit_family(f, n_a, y_a) for f in families), key=lambda f: f.aicc)
+    if criterion == "auto":
+        k_max = max(FAMILIES[f].k for f in families)
+        criterion = "aicc" if len(n_a) >= k_max + 4 else "loo"
+    if criterion == "loo":
+        # each leave-one-out refit keeps at least one residual degree of freedom
+        fits = [f for f in fits if FAMILIES[f.family].k <= len(n_a) - 2] or fits[:1]
+        loo = {f.family: loo_error(f, n_a, y_a) for f in fits}
+        fits = sorted(fits, key=lambda f: (loo[f.family], FAMILIES[f.family].k))
+        fits = [replace(f, loo=loo[f.family]) for f in fits]
+        best = fits[0]
+    else:
+        usable = [f for f in fits if math.isfinite(f.aicc)]
+        best = usable[0] if usable else min(fits, key=lambda f: (FAMILIES[f.family].k, f.rss))
+    cf = CurveFit(n_a, y_a, best, fits, confidence=confidence,
+                  saturation_fraction=saturation_fraction, criterion=criterion)
+    if bootstrap > 0:
+        cf.draws = _bootstrap(cf, bootstrap, seed)
+    return cf
+
+
+def refit_many(family: str, n: Array, ys: Array, theta0: Sequence[float],
+               bounds: tuple[Sequence[float], Sequence[float]], iterations: int = 100,
+               weights: Array | None = None) -> Array:
+    """Refit ``family`` to many response vectors at once (rows of ``ys``), warm-started at
+    ``theta0``: a projected Levenberg-Marquardt step on all rows together (one batched k x k
+    solve per iteration), so a 1,000-draw bootstrap costs milliseconds instead of 1,000
+    ``least_squares`` calls. Each row only accepts a step that lowers its own residual sum.
+    ``weights`` (same shape as ``ys``) weight each squared residual (0 leaves a point out).
+    """
+    fam = FAMILIES[family]
+    lo, hi = np.asarray(bounds[0], float), np.asarray(bounds[1], float)
+    rows = ys.shape[0]
+    theta = np.tile(np.asarray(theta0, float), (rows, 1))
+    lam = np.full(rows, 1e-3)
+    w = np.ones_like(ys) if weights is None else np.asarray(weights, float)
+    sw = np.sqrt(w)
+
+    def cols(t: Array) -> list[Array]:
+        return [t[:, i:i + 1] for i in range(fam.k)]
+
+    def cost(t: Array) -> Array:
+        r = (fam.f(n, cols(t)) - ys) * sw
+        return np.einsum("bn,bn->b", r, r)
+
+    current = cost(theta)
+    eye = np.eye(fam.k)
+    with np.errstate(all="ignore"):
+        for _ in range(iterations):
+            r = (fam.f(n, cols(theta)) - ys) * sw
+            jac = np.broadcast_to(fam.jac(n, cols(theta)), (rows, len(n), fam.k)) * sw[:, :, None]
+            jtj = np.einsum("bni,bnj->bij", jac, jac)
+            g = np.einsum("bni,bn->bi", jac, r)
+            diag = np.einsum("bii->bi", jtj)
+            a = jtj + lam[:, None, None] * (diag[:, :, None] * eye + 1e-12 * eye)
+            try:
+                step = np.linalg.solve(a, -g[:, :, None])[:, :, 0]
+            except np.linalg.LinAlgError:
+                step = -g / np.maximum(diag, 1e-12)
+            cand = np.clip(theta + step, lo, hi)
+            new = cost(cand)
+            better = np.isfinite(new) & (new < current)
+            theta[better] = cand[better]
+            current = np.where(better, new, current)
+            lam = np.where(better, lam / 3, np.minimum(lam * 4, 1e8))
+    return theta
+
+
+def _bootstrap(cf: CurveFit, draws: int, seed: int) -> Array:
+    """Residual bootstrap of the selected family: residuals centred and rescaled by
+    sqrt(N / (N - k)) so their spread matches the noise, each resample refitted."""
+    rng = np.random.default_rng(seed)
+    fam = cf.family
+    fitted = cf.predict(cf.n)
+    resid = cf.y - fitted
+    n_pts = len(cf.n)
+    dof = max(n_pts - fam.k, 1)
+    # rescaled for the fitted degrees of freedom, and widened by t/z for the few residual
+    # degrees of freedom a handful of pilot points leaves (small-sample correction)
+    a = (1 + cf.confidence) / 2
+    widen = float(student_t.ppf(a, dof) / norm.ppf(a))
+    resid = (resid - resid.mean()) * math.sqrt(n_pts / dof) * widen
+    ys = fitted + rng.choice(resid, size=(draws, n_pts), replace=True)
+    bounds = fam.bounds(cf.n, cf.y)
+    return refit_many(fam.name, cf.n, ys, _clip_start(cf.best.theta, *bounds), bounds)
+
+
+__all__ = ["FAMILIES", "CurveFamily", "CurveFit", "FamilyFit", "aicc", "fit_curve",
+           "fit_family", "loo_error", "refit_many"]

@@ -1,0 +1,316 @@
+"""The planner (pure computation): curve fitting, model selection, bootstrap, cost arithmetic,
+recommendation rules and their properties."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.optimize import least_squares
+
+from planner import (
+    FAMILIES,
+    AugmenterCost,
+    CostModel,
+    PilotPoint,
+    PlanError,
+    PlanOptions,
+    backtest,
+    fit_curve,
+    fit_family,
+    nice_scale,
+    plan,
+    resolve_weights,
+)
+from planner.curves import aicc, refit_many
+
+SCALES = np.array([0, 250, 500, 1000, 2000, 4000], float)
+TRUTH = {
+    "power": (0.60, 0.08, 300.0, 1.5),
+    "exp": (0.60, 0.08, 600.0),
+    "loglin": (0.50, 0.01),
+    "decline": (0.64, 0.03, 300.0, 0.012),
+}
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_fit_recovers_noiseless_curves(family: str) -> None:
+    y = FAMILIES[family].f(SCALES, np.array(TRUTH[family]))
+    fit = fit_family(family, SCALES, y)
+    assert fit.rss < 1e-8
+    grid = np.array([100.0, 750.0, 3000.0])
+    truth = FAMILIES[family].f(grid, np.array(TRUTH[family]))
+    assert np.allclose(fit.predict(grid), truth, atol=1e-3)
+
+
+@pytest.mark.parametrize("family", list(FAMILIES))
+def test_jacobians_match_finite_differences(family: str) -> None:
+    fam = FAMILIES[family]
+    theta = np.array(TRUTH[family])
+    n = SCALES + 10
+    jac = fam.jac(n, theta)
+    for i in range(fam.k):
+        h = 1e-6 * max(abs(theta[i]), 1.0)
+        up, down = theta.copy(), theta.copy()
+        up[i] += h
+        down[i] -= h
+        numeric = (fam.f(n, up) - fam.f(n, down)) / (2 * h)
+        assert np.allclose(jac[:, i], numeric, rtol=1e-4, atol=1e-7), (family, i)
+
+
+def test_aicc() -> None:
+    assert aicc(0.01, 10, 2) == pytest.approx(10 * math.log(0.001) + 6 + 24 / 6)
+    assert aicc(0.01, 5, 4) == math.inf  # too few points for the correction
+
+
+def test_selection_prefers_the_true_shape() -> None:
+    rng = np.random.default_rng(3)
+    n = np.repeat(SCALES, 2)
+    y = FAMILIES["decline"].f(n, np.array(TRUTH["decline"])) + rng.normal(0, 0.001, n.size)
+    assert fit_curve(n, y, bootstrap=0).best.family == "decline"
+    y = 0.4 + 0.002 * n / 1000 + rng.normal(0, 0.001, n.size) * 0  # a straight line in n ...
+    y = FAMILIES["loglin"].f(n, np.array(TRUTH["loglin"])) + rng.normal(0, 0.0005, n.size)
+    assert fit_curve(n, y, bootstrap=0).best.family == "loglin"
+    y = FAMILIES["exp"].f(n, np.array(TRUTH["exp"])) + rng.normal(0, 0.001, n.size)
+    assert fit_curve(n, y, bootstrap=0).best.family in ("exp", "power")
+
+
+def test_few_points_use_leave_one_out() -> None:
+    n = np.array([0, 250, 500, 1000, 2000], float)
+    y = FAMILIES["exp"].f(n, np.array(TRUTH["exp"]))
+    fit = fit_curve(n, y + np.array([0.001, -0.001, 0.0005, 0.0, -0.0005]), bootstrap=0)
+    assert fit.criterion == "loo"
+    assert all(FAMILIES[f.family].k <= 3 for f in fit.fits)
+    with pytest.raises(ValueError, match="at least 4 points"):
+        fit_curve([0, 1, 2], [0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match="2 distinct scales"):
+        fit_curve([5, 5, 5, 5], [0.1, 0.2, 0.3, 0.2])
+
+
+def test_batched_refits_match_least_squares() -> None:
+    rng = np.random.default_rng(0)
+    fam = FAMILIES["exp"]
+    y = fam.f(SCALES, np.array(TRUTH["exp"]))
+    fit = fit_family("exp", SCALES, y)
+    ys = y + rng.normal(0, 0.005, (40, SCALES.size))
+    bounds = fam.bounds(SCALES, y)
+    batched = refit_many("exp", SCALES, ys, fit.theta, bounds)
+    for row, theta in zip(ys, batched, strict=True):
+        ref = least_squares(lambda t, row=row: fam.f(SCALES, t) - row, fit.theta,
+                            bounds=bounds, x_scale="jac")
+        mine = float(np.sum((fam.f(SCALES, theta) - row) ** 2))
+        assert mine <= 2 * ref.cost * (1 + 1e-6) + 1e-12
+
+
+def test_bootstrap_intervals() -> None:
+    rng = np.random.default_rng(1)
+    n = np.repeat(SCALES, 2)
+    truth = FAMILIES["exp"].f(n, np.array(TRUTH["exp"]))
+    noisy = fit_curve(n, truth + rng.normal(0, 0.005, n.size), families=["exp"], seed=1)
+    quiet = fit_curve(n, truth + rng.normal(0, 0.0005, n.size), families=["exp"], seed=1)
+    lo, hi = noisy.interval([1000.0])
+    assert lo[0] <= noisy.predict([1000.0])[0] <= hi[0]
+    qlo, qhi = quiet.interval([1000.0])
+    assert (qhi - qlo)[0] < (hi - lo)[0]
+    alo, ahi = noisy.asymptote_interval()
+    assert alo <= noisy.asymptote() <= ahi
+    slo, shi = noisy.saturation_interval()
+    assert slo <= noisy.saturation_scale() <= shi
+    # exp: n reaching 95 % of the gain is -tau * ln(0.05)
+    exact = fit_curve(n, truth, families=["exp"], bootstrap=0)
+    assert exact.saturation_scale() == pytest.approx(600 * math.log(20), rel=1e-3)
+
+
+def test_decline_peak_and_saturation() -> None:
+    n = np.repeat(SCALES, 2)
+    y = FAMILIES["decline"].f(n, np.array(TRUTH["decline"]))
+    fit = fit_curve(n, y, families=["decline"], bootstrap=0)
+    grid = np.linspace(0, 5000, 50001)
+    true_peak = grid[np.argmax(FAMILIES["decline"].f(grid, np.array(TRUTH["decline"])))]
+    assert fit.peak_scale() == pytest.approx(true_peak, rel=0.02)
+    assert 0 < fit.saturation_scale() < fit.peak_scale()
+
+
+# ------------------------------------------------------------------------------- cost
+
+
+def test_cost_arithmetic_is_exact() -> None:
+    cost = CostModel({"a": AugmenterCost("a", 1000.0, acceptance=0.5, cached=100),
+                      "b": AugmenterCost("b", 4000.0)},
+                     training_pairs_per_hour=10_000.0, embed_per_hour=20_000.0,
+                     price_per_hour=3.0)
+    # 300 accepted: 200 new ones need 400 generated; 400/1000 + 400/20000 + 300/10000
+    assert cost.breakdown("a", 300) == pytest.approx(
+        {"generation": 0.4, "filtering": 0.02, "training": 0.03, "total": 0.45})
+    assert cost.hours("a", 50) == pytest.approx(0.005)  # cached: training only
+    assert cost.money(0.45) == pytest.approx(1.35)
+    for n in (50.0, 100.0, 300.0, 12345.0):
+        assert cost.max_scale("a", cost.hours("a", n)) == pytest.approx(n)
+    assert cost.max_scale("b", 1.0) == pytest.approx(1 / (1 / 4000 + 1 / 20000 + 1 / 10000))
+    assert cost.per_query_ratio("a", "b") == pytest.approx(
+        ((1 / 1000 + 1 / 20000) / 0.5) / (1 / 4000 + 1 / 20000))
+    with pytest.raises(PlanError, match="no cost profile for augmenter 'c'"):
+        cost.hours("c", 10)
+    with pytest.raises(PlanError, match="queries_per_hour"):
+        AugmenterCost("x", 0.0)
+    with pytest.raises(PlanError, match="acceptance"):
+        AugmenterCost("x", 10.0, acceptance=1.5)
+
+
+def test_nice_scale() -> None:
+    assert [nice_scale(v) for v in (0.5, 7.9, 1234.0, 98765.0)] == [0, 7, 1200, 98000]
+
+
+# ------------------------------------------------------------------------------- planning
+
+
+def _points(curves: dict, scales=(0, 250, 500, 1000, 2000), seeds=(0, 1), noise=0.002,
+            seed=0, eval_set="c:test") -> list[PilotPoint]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for aug, f in curves.items():
+        for s in scales:
+            for sd in seeds:
+                if s == 0 and aug != next(iter(curves)):
+                    continue
+                out.append(PilotPoint("" if s == 0 else aug, s,
+                                      float(f(s) + rng.normal(0, noise)), sd, "r", "inpars",
+                                      eval_set))
+    return out
+
+
+RISING = {
+    "small": lambda n: 0.40 + 0.05 * (1 - math.exp(-n / 600)),
+    "large": lambda n: 0.40 + 0.06 * (1 - math.exp(-n / 800)),
+}
+COST = CostModel({"small": AugmenterCost("small", 20_000.0),
+                  "large": AugmenterCost("large", 5_000.0)}, training_pairs_per_hour=100_000.0)
+W = {"c:test": 1.0}
+
+
+def test_plan_fields_and_explanation() -> None:
+    p = plan(_points(RISING), COST, 0.3, weights=W, options=PlanOptions(bootstrap=300))
+    d = p.to_dict()
+    for key in ("augmenter", "strategy", "scale", "predicted_metric", "ci_low", "ci_high",
+                "cost_gpu_hours", "saturation_scale", "marginal_gain_per_gpu_hour",
+                "alternatives", "warnings", "next_pilot"):
+        assert key in d
+    assert p.scale > 0 and p.augmentation_helps
+    assert p.ci_low <= p.predicted_metric <= p.ci_high
+    assert p.cost_gpu_hours <= 0.3 + 1e-9
+    assert p.cost_gpu_hours == pytest.approx(COST.hours(p.augmenter, p.scale), rel=1e-6)
+    assert p.alternatives and all(a.cost_gpu_hours <= p.cost_gpu_hours + 1e-9
+                                  for a in p.alternatives)
+    assert p.augmenter in p.explanation and f"{p.scale:,}" in p.explanation
+
+
+def test_never_beyond_the_extrapolation_limit() -> None:
+    p = plan(_points(RISING), COST, 1000.0, weights=W, options=PlanOptions(bootstrap=0))
+    assert p.scale <= 4 * 2000
+    assert any("not extrapolated" in w for w in p.warnings)
+    assert any("extrapolates" in w for w in p.warnings)
+
+
+def test_never_past_a_measured_decline() -> None:
+    peaked = {"small": lambda n: {0: 0.646, 250: 0.650, 500: 0.651, 1000: 0.641,
+                                  2000: 0.630}[n]}
+    cost = CostModel({"small": AugmenterCost("small", 20_000.0)}, 100_000.0)
+    p = plan(_points(peaked, noise=0.0015), cost, 10.0, weights=W,
+             options=PlanOptions(bootstrap=200))
+    assert p.scale <= 500
+    assert any("decline" in w or "peaks" in w for w in p.warnings) or p.scale == 0
+
+
+def test_no_gain_keeps_the_zero_shot_retriever() -> None:
+    flat = {"small": lambda n: 0.646}
+    cost = CostModel({"small": AugmenterCost("small", 20_000.0)}, 100_000.0)
+    p = plan(_points(flat, noise=0.003), cost, 10.0, weights=W,
+             options=PlanOptions(bootstrap=300))
+    assert p.scale == 0 and not p.augmentation_helps
+    assert any("unlikely to help" in w for w in p.warnings)
+    assert "zero-shot" in p.explanation
+
+
+def test_bad_plans() -> None:
+    pts = _points(RISING)
+    with pytest.raises(PlanError, match="buys no configuration"):
+        plan(pts, COST, 1e-6, weights=W, options=PlanOptions(bootstrap=0))
+    with pytest.raises(PlanError, match="positive number"):
+        plan(pts, COST, -1.0, weights=W)
+    with pytest.raises(PlanError, match="no pilot points"):
+        plan([], COST, 1.0, weights=W)
+    with pytest.raises(PlanError, match="risk"):
+        plan(pts, COST, 1.0, weights=W, options=PlanOptions(risk="wild"))
+    with pytest.raises(PlanError, match="cost profile"):
+        plan(pts, CostModel({"other": AugmenterCost("other", 1.0)}, 1.0), 1.0, weights=W,
+             options=PlanOptions(bootstrap=0))
+
+
+def test_resolve_weights() -> None:
+    sets = ["scifact:test", "nfcorpus:test", "arguana:test"]
+    assert resolve_weights(sets, None, corpus="scifact") == {"scifact:test": 1.0}
+    assert resolve_weights(sets, "in=0.7,ood=0.3", corpus="scifact") == pytest.approx(
+        {"scifact:test": 0.7, "nfcorpus:test": 0.15, "arguana:test": 0.15})
+    assert resolve_weights(sets, None, only="nfcorpus:test") == {"nfcorpus:test": 1.0}
+    with pytest.raises(PlanError, match="no pilot points on it"):
+        resolve_weights(sets, "nosuch=1")
+    with pytest.raises(PlanError, match="NAME=WEIGHT"):
+        resolve_weights(sets, "scifact:test=-1")
+    with pytest.raises(PlanError, match="--eval 'x'"):
+        resolve_weights(sets, None, only="x")
+
+
+def test_weighted_objective_mixes_eval_sets() -> None:
+    pts = (_points(RISING, eval_set="c:test")
+           + _points({"small": lambda n: 0.30 + 0.02 * (1 - math.exp(-n / 300)),
+                      "large": lambda n: 0.30 - 0.00001 * n}, eval_set="o:test", seed=5))
+    w = resolve_weights([p.eval_set for p in pts], "in=0.5,ood=0.5", corpus="c")
+    p = plan(pts, COST, 0.3, weights=w, options=PlanOptions(bootstrap=0))
+    inner = plan(pts, COST, 0.3, weights={"c:test": 1.0}, options=PlanOptions(bootstrap=0))
+    assert p.objective == w
+    assert p.predicted_metric < inner.predicted_metric  # the mix includes the lower set
+
+
+def test_backtest() -> None:
+    rows = backtest(_points(RISING), 1000, PlanOptions(bootstrap=200))
+    assert {r.scale for r in rows} == {2000}
+    assert all(abs(r.error) < 0.02 for r in rows)
+    assert all(r.ci_low <= r.predicted <= r.ci_high for r in rows)
+    with pytest.raises(PlanError, match="no pilot point above"):
+        backtest(_points(RISING), 5000)
+
+
+# ------------------------------------------------------------------------------- properties
+
+_FIXED = _points(RISING, seed=7)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.floats(0.02, 5.0), st.floats(1.0, 4.0))
+def test_monotonic_in_budget(budget: float, factor: float) -> None:
+    opts = PlanOptions(bootstrap=0)
+    small = plan(_FIXED, COST, budget, weights=W, options=opts)
+    large = plan(_FIXED, COST, budget * factor, weights=W, options=opts)
+    assert large.predicted_metric >= small.predicted_metric - 1e-12
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.floats(0.02, 2.0), st.floats(1.0, 4.0))
+def test_monotonic_in_budget_risk_averse(budget: float, factor: float) -> None:
+    opts = PlanOptions(bootstrap=100, risk="averse")
+    small = plan(_FIXED, COST, budget, weights=W, options=opts)
+    large = plan(_FIXED, COST, budget * factor, weights=W, options=opts)
+    assert large.ci_low >= small.ci_low - 1e-12
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(0.3, 0.8), st.floats(0.01, 0.15), st.floats(100.0, 1500.0))
+def test_exp_fits_recover_random_curves(m_inf: float, gain: float, tau: float) -> None:
+    theta = np.array([m_inf, gain, tau])
+    y = FAMILIES["exp"].f(SCALES, theta)
+    fit = fit_family("exp", SCALES, y)
+    assert np.allclose(fit.predict(SCALES), y, atol=5e-4)
+    assert fit.theta[0] == pytest.approx(m_inf, abs=0.005)
