@@ -82,9 +82,10 @@ def read_pilots_csv(path: str | Path) -> list[PilotPoint]:
 
 
 def points_from_store(store: Store, corpus: str, *, metric: str = "ndcg@10",
-                      eval_mode: str | None = None) -> list[dict[str, Any]]:
+                      eval_mode: str | None = None,
+                      retriever: str | None = None) -> list[dict[str, Any]]:
     """The corpus' pilot points as planner CSV rows (``engine.pilot.export_rows``), of one
-    evaluation mode (default: the mode with the most points)."""
+    retriever (when given) and one evaluation mode (default: the mode with the most points)."""
     from engine.pilot import export_rows
 
     if corpus not in {c["name"] for c in store.corpora()}:
@@ -95,6 +96,8 @@ def points_from_store(store: Store, corpus: str, *, metric: str = "ndcg@10",
         raise AugplanError(f"no pilot points for {corpus!r} in the store",
                            hint=f"run `augplan pilot --corpus {corpus}` first, or plan from a "
                            "CSV with --pilots")
+    if retriever is not None and any(p["retriever"] == retriever for p in points):
+        points = [p for p in points if p["retriever"] == retriever]
     modes = sorted({p["eval_mode"] for p in points})
     if eval_mode is None:
         eval_mode = max(modes, key=lambda m: sum(p["eval_mode"] == m for p in points))
@@ -242,7 +245,8 @@ def load_points(store: Store | None, *, corpus: str | None = None,
     else:
         if store is None:
             store = Store()
-        points = to_points(points_from_store(store, corpus, metric=metric, eval_mode=eval_mode))
+        points = to_points(points_from_store(store, corpus, metric=metric, eval_mode=eval_mode,
+                                             retriever=retriever))
     points = select_retriever(points, retriever)
     return select_strategies(points, strategy), store
 

@@ -316,6 +316,8 @@ class CurveFit:
             return float(theta[0])
         if fam.name == "decline":
             peak = self._peak(theta)
+            if not math.isfinite(peak):  # no drift: saturates at m0 + g
+                return float(theta[0] + theta[1])
             return float(fam.f(np.array([peak]), np.asarray(theta))[0])
         return math.inf if theta[1] > 0 else float(fam.f(np.array([0.0]), np.asarray(theta))[0])
 
@@ -376,18 +378,26 @@ class CurveFit:
             return 0.0
         return math.inf
 
-    def _draw_interval(self, fn: Callable[[Sequence[float]], float]) -> tuple[float, float]:
+    def _draw_interval(self, fn: Callable[[Sequence[float]], float],
+                       basic: bool = False) -> tuple[float, float]:
+        """Percentile interval of ``fn`` over the draws; ``basic`` reflects it around the
+        estimate (2 est - q_hi, 2 est - q_lo), which corrects a bias the draws share with the
+        estimate - the maximum of a noisy curve sits above the true maximum."""
+        v = fn(self.best.theta)
         if self.draws.size == 0:
-            v = fn(self.best.theta)
             return v, v
         vals = np.array([fn(t) for t in self.draws])
         a = (1 - self.confidence) / 2
         # no interpolation: a draw may be infinite (a curve that never saturates)
-        return (float(np.quantile(vals, a, method="inverted_cdf")),
-                float(np.quantile(vals, 1 - a, method="inverted_cdf")))
+        lo = float(np.quantile(vals, a, method="inverted_cdf"))
+        hi = float(np.quantile(vals, 1 - a, method="inverted_cdf"))
+        if basic and math.isfinite(lo) and math.isfinite(hi):
+            return 2 * v - hi, 2 * v - lo
+        return lo, hi
 
     def asymptote_interval(self) -> tuple[float, float]:
-        return self._draw_interval(self._asymptote)
+        """Interval of the plateau (percentile) or of the peak value (basic bootstrap)."""
+        return self._draw_interval(self._asymptote, basic=self.family.name == "decline")
 
     def saturation_interval(self) -> tuple[float, float]:
         return self._draw_interval(self._saturation)

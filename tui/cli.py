@@ -468,12 +468,16 @@ def demo(
     pilot_scales: Annotated[str, typer.Option(
         "--pilot-scales", help="Training pairs of the small pilot (comma-separated).")]
     = "50,100,150",
-    no_pilot: Annotated[bool, typer.Option("--no-pilot", help="Skip the pilot step.")] = False,
+    no_pilot: Annotated[bool, typer.Option("--no-pilot", help="Skip the pilot and plan steps.")]
+    = False,
+    budget: Annotated[float, typer.Option(
+        "--budget-hours", help="Budget of the final plan, in hours of this machine.")] = 0.02,
     store_path: StoreOpt = None,
     models_dir: ModelsOpt = None,
 ) -> None:
     """The main job: import SciFact, pull the smallest augmenter, generate, embed, check
-    quality, then a small pilot: fine-tune a weak and a strong retriever at three scales."""
+    quality, a small pilot (fine-tune a weak and a strong retriever at three scales), then
+    plan under a budget from the measured pilots and run the recommendation."""
     from engine import catalogue
     from engine.embed import Embedder
     from engine.generate import GenerateRequest
@@ -524,6 +528,7 @@ def demo(
     _print_df(store.stats(), title="synthetic queries in the store")
     if not no_pilot:
         _demo_pilot(store, name, augmenter, pilot_scales, models_dir)
+        _demo_plan(store, name, augmenter, budget, models_dir)
     out.print(f"done in {time.perf_counter() - t0:.0f} s. Store: {store.path}. Try: "
               f"augplan query \"gene expression\" --corpus {name}")
 
@@ -538,17 +543,59 @@ def _demo_pilot(store, corpus: str, augmenter: str, scales: str, models_dir) -> 
         return
     sizes = parse_ints(scales, "--pilot-scales")
     out.print(f"6. pilot: fine-tune a fresh retriever on {', '.join(map(str, sizes))} "
-              f"{augmenter} pairs; nano evaluation on {corpus}:test (relevant + top-5 BM25 "
-              "passages per query)")
+              f"{augmenter} pairs; evaluation on {corpus}:test (static: every passage, two "
+              "seeds; MiniLM: nano, the relevant + top-5 BM25 passages per query)")
     points = []
-    for retriever in ("static-minilm", "minilm-l6"):
+    # the static retriever trains and evaluates in seconds: full evaluation, two seeds
+    for retriever, mode, seeds in (("static-minilm", "full", (0, 1)),
+                                   ("minilm-l6", "nano", (0,))):
         request = PilotRequest(corpus=corpus, retriever=retriever, augmenters=(augmenter,),
-                               scales=sizes, seeds=(0,), eval_mode="nano", nano_k=5,
+                               scales=sizes, seeds=seeds, eval_mode=mode, nano_k=5,
                                human=False)
         report = run_pilot(store, request, models_dir=models_dir,
                            on_event=lambda m: err.print(f"   [dim]{m}", highlight=False))
         points += report.points
     out.print(points_table(points, f"pilot points ({corpus}:test, nDCG@10)"))
+
+
+def _demo_plan(store, corpus: str, augmenter: str, budget: float, models_dir) -> None:
+    from engine import planning
+    from engine.pilot import device_name
+    from engine.profiles import measure_augmenter, stored_profiles
+    from planner import PlanOptions
+
+    device = device_name()
+    if not stored_profiles(store, kind="augmenter", name=augmenter, device=device):
+        out.print(f"7. cost profile: measuring {augmenter} on this machine (8 passages)")
+        measure_augmenter(augmenter, passages=8, store=store, corpus=corpus,
+                          models_dir=models_dir)
+    else:
+        out.print(f"7. cost profile of {augmenter} on this machine: from the store")
+    retriever = "static-minilm"
+    out.print(f"8. plan for {retriever} (the weak retriever) with a budget of {budget:g} hours "
+              "of this machine, from the pilot points above:")
+    made = planning.make_plan(budget, store=store, corpus=corpus, retriever=retriever,
+                              device=device, options=PlanOptions(bootstrap=1000))
+    for line in made.plan.explanation.splitlines():
+        out.print(f"   {line}", highlight=False)
+    for w in made.plan.warnings:
+        out.print(f"   [yellow]warning:[/yellow] {w}", highlight=False)
+    doc = planning.plan_document(made.plan, made.meta)
+    plan_path = store.path.parent / f"plan-{corpus}.json"
+    from tui.cli_plan import write_json
+
+    write_json(plan_path, doc)
+    if doc["scale"] == 0:
+        out.print(f"9. nothing to run: the plan keeps the zero-shot retriever ({plan_path})")
+        return
+    target = store.path.parent / f"train-{corpus}-{doc['augmenter']}-{doc['scale']}.jsonl"
+    out.print(f"9. running the plan ({plan_path}): {doc['scale']:,} accepted "
+              f"{doc['augmenter']} queries")
+    summary = planning.execute_plan(store, doc, target, models_dir=models_dir,
+                                    on_event=lambda m: err.print(f"   [dim]{m}",
+                                                                 highlight=False))
+    out.print(f"   {summary['generated']} generated, the rest from the cache; "
+              f"{summary['exported']} training pairs written to {summary['path']}")
 
 
 def _register_extensions() -> None:
