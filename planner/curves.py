@@ -254,15 +254,17 @@ def fit_family(family: str, n: Sequence[float], y: Sequence[float],
 class CurveFit:
     """The selected family of one curve with its bootstrap draws.
 
-    ``draws`` holds one parameter vector per bootstrap resample (of the selected family);
-    ``fits`` every family that was tried, by AICc.
+    ``fits`` holds every family that was tried (best first). ``draw_sets`` holds bootstrap
+    parameter vectors per family: the resamples are shared among the families by their weights
+    (Akaike weights, or the same form on leave-one-out error), so the intervals carry the
+    uncertainty of which family is right, not only of its parameters.
     """
 
     n: Array
     y: Array
     best: FamilyFit
     fits: list[FamilyFit]
-    draws: Array = field(default_factory=lambda: np.empty((0, 0)))
+    draw_sets: list[tuple[str, Array]] = field(default_factory=list)
     confidence: float = 0.9
     saturation_fraction: float = 0.95
     criterion: str = "aicc"
@@ -272,13 +274,23 @@ class CurveFit:
         return FAMILIES[self.best.family]
 
     @property
+    def n_draws(self) -> int:
+        return sum(d.shape[0] for _, d in self.draw_sets)
+
+    @property
     def weights(self) -> dict[str, float]:
-        """Akaike weights of the families (the chance each is the best of those tried)."""
-        finite = [f for f in self.fits if math.isfinite(f.aicc)]
-        if not finite:
+        """Weights of the families: Akaike weights exp(-dAICc/2), or with leave-one-out
+        selection the same form on N ln(LOO error), the criterion's analogue of N ln(RSS/N)."""
+        pts = len(self.n)
+        if self.criterion == "loo":
+            scores = {f.family: pts * math.log(max(f.loo, 1e-300)) for f in self.fits
+                      if math.isfinite(f.loo)}
+        else:
+            scores = {f.family: f.aicc for f in self.fits if math.isfinite(f.aicc)}
+        if not scores:
             return {self.best.family: 1.0}
-        low = min(f.aicc for f in finite)
-        raw = {f.family: math.exp(-(f.aicc - low) / 2) for f in finite}
+        low = min(scores.values())
+        raw = {k: math.exp(-(v - low) / 2) for k, v in scores.items()}
         total = sum(raw.values())
         return {k: v / total for k, v in raw.items()}
 
@@ -293,11 +305,13 @@ class CurveFit:
     def predict_draws(self, n: Array | Sequence[float]) -> Array:
         """Bootstrap predictions, shape (draws, len(n)); empty without a bootstrap."""
         n_a = np.atleast_1d(np.asarray(n, float))
-        if self.draws.size == 0:
-            return np.empty((0, n_a.size))
-        cols = [self.draws[:, i:i + 1] for i in range(self.family.k)]
+        parts = []
         with np.errstate(all="ignore"):
-            return np.broadcast_to(self.family.f(n_a, cols), (self.draws.shape[0], n_a.size))
+            for name, draws in self.draw_sets:
+                fam = FAMILIES[name]
+                cols = [draws[:, i:i + 1] for i in range(fam.k)]
+                parts.append(np.broadcast_to(fam.f(n_a, cols), (draws.shape[0], n_a.size)))
+        return np.concatenate(parts) if parts else np.empty((0, n_a.size))
 
     def interval(self, n: Array | Sequence[float]) -> tuple[Array, Array]:
         """Equal-tailed ``confidence`` interval of M(n) from the bootstrap (the point estimate
@@ -310,8 +324,8 @@ class CurveFit:
         return np.quantile(draws, a, axis=0), np.quantile(draws, 1 - a, axis=0)
 
     # ---- summary quantities of one parameter vector
-    def _asymptote(self, theta: Sequence[float]) -> float:
-        fam = self.family
+    def _asymptote(self, theta: Sequence[float], family: str | None = None) -> float:
+        fam = FAMILIES[family or self.best.family]
         if fam.name in ("power", "exp"):
             return float(theta[0])
         if fam.name == "decline":
@@ -339,9 +353,9 @@ class CurveFit:
                 return math.inf
         return float(brentq(slope, 0.0, hi))
 
-    def _saturation(self, theta: Sequence[float]) -> float:
+    def _saturation(self, theta: Sequence[float], family: str | None = None) -> float:
         q = self.saturation_fraction
-        fam = self.family
+        fam = FAMILIES[family or self.best.family]
         if fam.name == "power":
             _, _, n0, alpha = theta
             return float(n0 * ((1 - q) ** (-1 / alpha) - 1))
@@ -378,15 +392,15 @@ class CurveFit:
             return 0.0
         return math.inf
 
-    def _draw_interval(self, fn: Callable[[Sequence[float]], float],
+    def _draw_interval(self, fn: Callable[[Sequence[float], str], float],
                        basic: bool = False) -> tuple[float, float]:
         """Percentile interval of ``fn`` over the draws; ``basic`` reflects it around the
         estimate (2 est - q_hi, 2 est - q_lo), which corrects a bias the draws share with the
         estimate - the maximum of a noisy curve sits above the true maximum."""
-        v = fn(self.best.theta)
-        if self.draws.size == 0:
+        v = fn(self.best.theta, self.best.family)
+        if self.n_draws == 0:
             return v, v
-        vals = np.array([fn(t) for t in self.draws])
+        vals = np.array([fn(t, name) for name, draws in self.draw_sets for t in draws])
         a = (1 - self.confidence) / 2
         # no interpolation: a draw may be infinite (a curve that never saturates)
         lo = float(np.quantile(vals, a, method="inverted_cdf"))
@@ -466,7 +480,13 @@ def fit_curve(
     cf = CurveFit(n_a, y_a, best, fits, confidence=confidence,
                   saturation_fraction=saturation_fraction, criterion=criterion)
     if bootstrap > 0:
-        cf.draws = _bootstrap(cf, bootstrap, seed)
+        shares = {k: w for k, w in cf.weights.items() if w >= 0.01}
+        total = sum(shares.values())
+        by_name = {f.family: f for f in fits}
+        for i, (name, w) in enumerate(sorted(shares.items(), key=lambda kv: -kv[1])):
+            count = max(round(bootstrap * w / total), 1)
+            if all(math.isfinite(v) for v in by_name[name].theta):
+                cf.draw_sets.append((name, _bootstrap(cf, by_name[name], count, seed + i)))
     return cf
 
 
@@ -517,12 +537,12 @@ def refit_many(family: str, n: Array, ys: Array, theta0: Sequence[float],
     return theta
 
 
-def _bootstrap(cf: CurveFit, draws: int, seed: int) -> Array:
-    """Residual bootstrap of the selected family: residuals centred and rescaled by
+def _bootstrap(cf: CurveFit, fit: FamilyFit, draws: int, seed: int) -> Array:
+    """Residual bootstrap of one family's fit: residuals centred and rescaled by
     sqrt(N / (N - k)) so their spread matches the noise, each resample refitted."""
     rng = np.random.default_rng(seed)
-    fam = cf.family
-    fitted = cf.predict(cf.n)
+    fam = FAMILIES[fit.family]
+    fitted = fit.predict(cf.n)
     resid = cf.y - fitted
     n_pts = len(cf.n)
     dof = max(n_pts - fam.k, 1)
@@ -533,7 +553,7 @@ def _bootstrap(cf: CurveFit, draws: int, seed: int) -> Array:
     resid = (resid - resid.mean()) * math.sqrt(n_pts / dof) * widen
     ys = fitted + rng.choice(resid, size=(draws, n_pts), replace=True)
     bounds = fam.bounds(cf.n, cf.y)
-    return refit_many(fam.name, cf.n, ys, _clip_start(cf.best.theta, *bounds), bounds)
+    return refit_many(fam.name, cf.n, ys, _clip_start(fit.theta, *bounds), bounds)
 
 
 __all__ = ["FAMILIES", "CurveFamily", "CurveFit", "FamilyFit", "aicc", "fit_curve",

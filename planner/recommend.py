@@ -401,11 +401,13 @@ def plan(points: Sequence[PilotPoint], cost: CostModel, budget_gpu_hours: float,
     n = chosen.scale
     primary = max(weights, key=lambda e: weights[e])
     curve = cfg.curves[primary]
-    zero = float(cfg.point[0])
+    # the measured zero-shot score where every curve has one, else the fitted M(0)
+    zero = (sum(w * cfg.curves[e].means[0] for e, w in weights.items())
+            if all(0 in cfg.curves[e].means for e in weights) else float(cfg.point[0]))
 
     # saturation, marginal gain
     sat = curve.fit.saturation_scale()
-    sat_ci = curve.fit.saturation_interval() if curve.fit.draws.size else None
+    sat_ci = curve.fit.saturation_interval() if curve.fit.n_draws else None
     marginal = None
     if n > 0:
         n2 = n * 1.1
@@ -433,7 +435,7 @@ def plan(points: Sequence[PilotPoint], cost: CostModel, budget_gpu_hours: float,
                         f"largest pilot ({cfg.largest_pilot:,}) are not extrapolated; run a "
                         "larger pilot first")
     for c in curves:
-        if c.fit.best.family == "power" and c.fit.draws.size:
+        if c.fit.best.family == "power" and c.fit.n_draws:
             lo, hi = c.fit.asymptote_interval()
             if hi - lo > 0.05:
                 warnings.append(f"{c.augmenter} on {c.eval_set}: the plateau is poorly "

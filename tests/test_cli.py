@@ -69,8 +69,11 @@ def test_help(tmp_path: Path, models_dir: Path) -> None:
     env = make_env(tmp_path / "s", models_dir, COLUMNS="200")
     text = ok(run(["--help"], env))
     for command in ("models", "corpus", "generate", "embed", "query", "export", "stats", "runs",
-                    "demo", "pilot", "pilots", "bench", "profiles", "filter", "diversity"):
+                    "demo", "pilot", "pilots", "bench", "profiles", "filter", "diversity",
+                    "plan", "run"):
         assert command in text
+    plan_help = ok(run(["plan", "--help"], env))
+    assert "--budget-gpu-hours" in plan_help and "backtest" in plan_help
     gen_help = ok(run(["generate", "--help"], env))
     assert "--augmenter" in gen_help and "--no-embed" in gen_help
     no_args = run([], env)
