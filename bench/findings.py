@@ -19,9 +19,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.planning import points_from_store, to_points  # noqa: E402
-from planner import PlanOptions, backtest  # noqa: E402
-from store import Store  # noqa: E402
+from engine.planning import points_from_store, to_points
+from planner import PlanOptions, backtest
+from store import Store
 
 
 def _by_retriever(store: Store, corpus: str, mode: str | None) -> dict[str, list]:
@@ -89,6 +89,9 @@ def plot(points: list, retriever: str, mode: str, path: Path) -> None:
         ax.axhline(np.mean(human), color="black", ls=":", lw=1.2,
                    label=f"human train pairs {np.mean(human):.3f}")
     ax.set_xscale("log")
+    ticks = sorted({p.scale for p in points if p.kind == "synthetic"})
+    ax.set_xticks(ticks, [f"{t:,}" for t in ticks])
+    ax.minorticks_off()
     ax.set_xlabel("synthetic training pairs n (log scale)")
     ax.set_ylabel("nDCG@10, SciFact test")
     ax.set_title(f"{retriever} ({mode} evaluation): dots = seeds, line = mean", fontsize=10)

@@ -130,6 +130,20 @@ def select_retriever(points: list[PilotPoint], retriever: str | None) -> list[Pi
     return chosen
 
 
+def select_augmenters(points: list[PilotPoint],
+                      augmenters: Sequence[str] | None) -> list[PilotPoint]:
+    """The points of the candidate augmenters (all when None), with the references."""
+    if not augmenters:
+        return points
+    chosen = set(augmenters)
+    have = sorted({p.augmenter for p in points if p.kind == "synthetic"})
+    unknown = sorted(chosen - set(have))
+    if unknown:
+        raise AugplanError(f"--augmenters: no pilot points for {', '.join(unknown)} "
+                           f"(have: {', '.join(have) or 'none'})")
+    return [p for p in points if p.kind == "human" or not p.augmenter or p.augmenter in chosen]
+
+
 def select_strategies(points: list[PilotPoint], strategy: str | None) -> list[PilotPoint]:
     if strategy is None:
         return points
@@ -233,9 +247,11 @@ def _metric_label(metric: str) -> str:
 def load_points(store: Store | None, *, corpus: str | None = None,
                 pilots: str | Path | None = None, retriever: str | None = None,
                 strategy: str | None = None, metric: str = "ndcg@10",
-                eval_mode: str | None = None) -> tuple[list[PilotPoint], Store | None]:
+                eval_mode: str | None = None,
+                augmenters: Sequence[str] | None = None) -> tuple[list[PilotPoint],
+                                                                  Store | None]:
     """Pilot points from a CSV file (``pilots``) or from the store's pilots of ``corpus``,
-    narrowed to one retriever (and strategy, when given)."""
+    narrowed to one retriever (and strategy, candidate augmenters, when given)."""
     if (corpus is None) == (pilots is None):
         raise AugplanError("give --corpus (plan from the store) or --pilots FILE.csv, "
                            "one of the two")
@@ -247,7 +263,7 @@ def load_points(store: Store | None, *, corpus: str | None = None,
             store = Store()
         points = to_points(points_from_store(store, corpus, metric=metric, eval_mode=eval_mode,
                                              retriever=retriever))
-    points = select_retriever(points, retriever)
+    points = select_augmenters(select_retriever(points, retriever), augmenters)
     return select_strategies(points, strategy), store
 
 
@@ -257,14 +273,16 @@ def make_plan(budget: float, *, store: Store | None = None, corpus: str | None =
               eval_set: str | None = None, weights: str | None = None,
               device: str | None = None, price: float | None = None,
               filter_per_hour: float | None = None, metric: str = "ndcg@10",
-              eval_mode: str | None = None, options: Any = None) -> MadePlan:
+              eval_mode: str | None = None, options: Any = None,
+              augmenters: Sequence[str] | None = None) -> MadePlan:
     """Plan from the store (``corpus``: its pilots and profiles) or from files (``pilots`` CSV
     and ``profiles`` TOML); planner errors become user errors."""
     from engine.profiles import read_profiles, stored_profiles
     from planner import plan, resolve_weights
 
     points, store = load_points(store, corpus=corpus, pilots=pilots, retriever=retriever,
-                                strategy=strategy, metric=metric, eval_mode=eval_mode)
+                                strategy=strategy, metric=metric, eval_mode=eval_mode,
+                                augmenters=augmenters)
     retr = retriever or next((p.retriever for p in points if p.retriever), "")
     if profiles is not None:
         profile_list = list(read_profiles(profiles))

@@ -127,3 +127,14 @@ def test_bad_inputs(files) -> None:
     assert "bad.toml" in user_error(run(["plan", "--pilots", str(pilots), "--profiles",
                                          str(bad_toml), "--budget-gpu-hours", "1"], env))
     assert "no such file" in user_error(run(["run", "--plan", str(root / "none.json")], env))
+
+
+def test_candidate_augmenters(files) -> None:
+    _, pilots, profiles, env = files
+    base = ["plan", "--pilots", str(pilots), "--profiles", str(profiles), "--budget-gpu-hours",
+            "0.05", "--format", "json", "--bootstrap", "0"]
+    doc = json.loads(ok(run([*base, "--augmenters", "qwen2.5-0.5b"], env)))
+    assert doc["augmenter"] == "qwen2.5-0.5b" and doc["alternatives"] == []
+    assert [c["augmenter"] for c in doc["curves"]] == ["qwen2.5-0.5b"]
+    assert "no pilot points for gemma3-270m" in user_error(run(
+        [*base, "--augmenters", "gemma3-270m"], env))

@@ -599,12 +599,13 @@ def _demo_plan(store, corpus: str, augmenter: str, budget: float, models_dir) ->
 
 
 def _register_extensions() -> None:
-    from tui import cli_pilots, cli_plan, cli_profiles, cli_quality
+    from tui import cli_pilots, cli_plan, cli_profiles, cli_quality, cli_tui
 
     cli_pilots.register(app)
     cli_plan.register(app)
     cli_profiles.register(app)
     cli_quality.register(app)
+    cli_tui.register(app)
 
 
 _register_extensions()

@@ -72,6 +72,9 @@ def register(app: typer.Typer) -> None:
             "--profiles", help="Cost profiles TOML (default with --corpus: the store's).")]
         = None,
         retriever: RetrieverOpt = None,
+        augmenters: Annotated[str | None, typer.Option(
+            "--augmenters", help="Candidate augmenters, comma-separated (default: all "
+            "measured).")] = None,
         strategy: StrategyOpt = None,
         eval_set: Annotated[str | None, typer.Option(
             "--eval", help="Optimise for this eval set only (e.g. scifact:test).")] = None,
@@ -129,7 +132,9 @@ def register(app: typer.Typer) -> None:
             device=device, price=price, filter_per_hour=filter_per_hour, metric=metric,
             eval_mode=eval_mode, opts=options(risk, confidence, bootstrap, saturation,
                                               max_extrapolation, seed),
-            store_path=store_path)
+            store_path=store_path,
+            augmenters=[a.strip() for a in augmenters.split(",") if a.strip()]
+            if augmenters else None)
         doc = plan_document(result, meta)
         if output is not None:
             write_json(output, doc)
@@ -156,7 +161,7 @@ def register(app: typer.Typer) -> None:
 
     def make_plan(budget: float, *, corpus, pilots, profiles, retriever, strategy, eval_set,
                   weights, device, price, filter_per_hour, metric, eval_mode, opts,
-                  store_path) -> tuple[Any, Any, dict[str, Any]]:
+                  store_path, augmenters=None) -> tuple[Any, Any, dict[str, Any]]:
         from engine import planning
         from store import Store
 
@@ -164,7 +169,8 @@ def register(app: typer.Typer) -> None:
             budget, store=Store(store_path) if pilots is None else None, corpus=corpus,
             pilots=pilots, profiles=profiles, retriever=retriever, strategy=strategy,
             eval_set=eval_set, weights=weights, device=device, price=price,
-            filter_per_hour=filter_per_hour, metric=metric, eval_mode=eval_mode, options=opts)
+            filter_per_hour=filter_per_hour, metric=metric, eval_mode=eval_mode, options=opts,
+            augmenters=augmenters)
         return made.plan, made.cost, made.meta
 
     def plan_document(result: Any, meta: dict[str, Any]) -> dict[str, Any]:

