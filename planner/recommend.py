@@ -244,8 +244,12 @@ def fit_curves(points: Iterable[PilotPoint], options: PlanOptions,
         noise = 2 * fit.residual_sd / math.sqrt(reps)
         cap, note = _measured_decline(means, noise)
         peak = fit.peak_scale()
-        if peak < cap:
-            cap = peak
+        # a fitted peak caps the scale, but never below the best measured scale: a peak
+        # between zero-shot and the first pilot scale is not something the pilots measured
+        positive = [s for s in scales if s > 0]
+        best_measured = max(positive, key=lambda s: means[s]) if positive else 0
+        if max(peak, best_measured) < cap:
+            cap = max(peak, float(best_measured))
             note = note or f"the fitted curve ({fit.best.family}) peaks at n={peak:,.0f}"
         curves.append(Curve(aug, strat, ev, fit, scales, means, cap, note))
     return curves, warnings
@@ -306,8 +310,11 @@ def _configs(curves: list[Curve], weights: dict[str, float], cost: CostModel,
                   + [cs[e].decline_cap for e in weights])
         top = max(cap, 1.0)
         pilots = sorted({s for c in cs.values() for s in c.scales if s <= top})
+        # candidates: no augmentation, or between the smallest pilot scale and the cap
+        # (below the smallest pilot is as unmeasured as far beyond the largest)
+        top = max(top, float(smallest))
         grid = np.unique(np.concatenate([
-            [0.0], np.geomspace(max(smallest / 4, 1.0), top, options.grid), pilots, [top]]))
+            [0.0], np.geomspace(smallest, top, options.grid), pilots, [top]]))
         grid = np.unique(np.floor(grid[grid <= top]))  # whole queries
         point, draws, low, high = _objective(cs, weights, grid, options)
         hours = np.array([cost.hours(aug, float(n)) for n in grid])
@@ -425,7 +432,7 @@ def plan(points: Sequence[PilotPoint], cost: CostModel, budget_gpu_hours: float,
                         f"pilot scale ({cfg.largest_pilot:,})")
     affordable = cost.max_scale(cfg.augmenter, budget_gpu_hours)
     for c in cfg.curves.values():
-        if c.decline_note and n >= c.decline_cap * 0.99 - 1 and affordable > c.decline_cap:
+        if c.decline_note and n > 0 and affordable > n * 1.01:  # the decline, not the budget
             warnings.append(f"{c.augmenter} on {c.eval_set}: {c.decline_note}; "
                             f"not recommending more")
     if (helps and math.isclose(n, cfg.largest_pilot * options.max_extrapolation, rel_tol=0.01)
