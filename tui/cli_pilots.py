@@ -43,8 +43,12 @@ def points_table(points: list[dict], title: str) -> Table:
                   pad_edge=False, collapse_padding=True)
     cols = ["retriever", *(optional[k] for k in varying), "augmenter", "n", "seed",
             "nDCG@10", "R@100", "MRR@10", "train", "eval"]
+    # numbers are never cut: the text columns give way first on a narrow terminal
+    widths = {"n": max((len(str(p["scale"])) for p in points), default=1),
+              "seed": 4, "mode": max((len(p["eval_mode"] or "") for p in points), default=4),
+              "nDCG@10": 6, "R@100": 6, "MRR@10": 6, "train": 4, "eval": 4}
     for col in cols:
-        table.add_column(col, no_wrap=True,
+        table.add_column(col, no_wrap=True, min_width=widths.get(col),
                          justify="right" if col not in ("retriever", "augmenter", "eval set",
                                                         "strategy", "mode") else "left")
     for p in sorted(points, key=lambda p: (p["retriever"], p["eval_set"], p["kind"] != "zero-shot",
@@ -52,8 +56,8 @@ def points_table(points: list[dict], title: str) -> Table:
         table.add_row(p["retriever"], *(p[k] or "-" for k in varying),
                       p["augmenter"] or "(zero-shot)", str(p["scale"]), str(p["seed"]),
                       f"{p['ndcg_at_10']:.4f}", f"{p['recall_at_100']:.4f}",
-                      f"{p['mrr_at_10']:.4f}", f"{p['train_seconds']:.1f}",
-                      f"{p['eval_seconds']:.1f}")
+                      f"{p['mrr_at_10']:.4f}", f"{p['train_seconds']:.0f}",
+                      f"{p['eval_seconds']:.0f}")
     return table
 
 
