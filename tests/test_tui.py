@@ -20,6 +20,7 @@ from engine.generate import GenerateRequest
 from engine.profiles import import_profiles
 from store import Store
 from store import corpus as corpus_io
+from tests.test_plan_cli import PROFILES  # the same planner cost profiles
 from tui.app import AugplanApp
 from tui.cli import run_generation
 from tui.screens.help import HelpScreen
@@ -28,20 +29,6 @@ pytestmark = pytest.mark.anyio
 
 SMOL = "smollm2-135m"
 SIZE = (100, 40)
-PROFILES = """
-[augmenters.smollm2-135m]
-queries_per_hour = 75000
-device = "NVIDIA H200"
-params = 134515008
-
-[augmenters."qwen2.5-0.5b"]
-queries_per_hour = 30000
-device = "NVIDIA H200"
-
-[training]
-pairs_per_hour = 900000
-device = "NVIDIA H200"
-"""
 TINY = [
     {"_id": "t1", "title": "Vitamin D", "text": "Vitamin D modulates T cell responses."},
     {"_id": "t2", "title": "Sleep", "text": "Sleep loss impairs memory consolidation."},
