@@ -1,13 +1,20 @@
-"""Key-press latency of the TUI while a generation worker runs.
+"""Key-press latency of the TUI while a generation job runs.
 
 Starts ``augplan tui`` headless (Textual's test driver) on a fresh store with SciFact, starts a
-generation job from the Run pane (SmolLM2-135M, 3 passages, with embedding and filters), and
-while the worker runs sends tab-switching keys (1-4) as the terminal would. For each key it
-measures the time until (a) the active tab changed (the key was handled) and (b) the new pane
-was laid out on screen (its region is non-empty: the compositor has placed it). The baseline is
-the same measurement with no job running. Prints median/max in ms and writes a JSON file.
+generation job from the Run pane (SmolLM2-135M, 8 passages, with embedding and filters), and
+while it runs sends tab-switching keys (1-4) as the terminal would, about ten a second. For each
+key it measures the time until (a) the active tab changed (the key was handled) and (b) the new
+pane was laid out on screen (its region is non-empty: the compositor has placed it).
 
-    .venv/bin/python bench/tui_latency.py [--passages 3] [--out bench/results/tui-latency.json]
+Modes, measured one after the other in the same run:
+  process  the app as shipped: the job runs in a child process at a lower CPU priority
+           (tui.jobs), a thread worker only relays its progress;
+  thread   the baseline: the same job function (tui.jobs.generate_job) run inside the app's
+           thread worker, sharing the app's GIL and CPU priority.
+Also the same presses with no job running. Prints median/p90/max in ms, the ratios of process
+to thread, and writes a JSON file.
+
+    .venv/bin/python bench/tui_latency.py [--passages 8] [--out bench/results/tui-latency.json]
 """
 
 from __future__ import annotations
@@ -52,6 +59,28 @@ def _summary(values: list[float]) -> dict[str, float]:
     return {"n": len(ms), "median_ms": round(statistics.median(ms), 2),
             "p90_ms": round(sorted(ms)[int(0.9 * (len(ms) - 1))], 2),
             "max_ms": round(max(ms), 2)}
+
+
+def _thread_mode() -> None:
+    """Baseline: RunPane runs the job function in its own thread worker (no child process)."""
+    from textual import work
+
+    from tui import jobs
+    from tui.screens.run import JobFinished, JobProgress, RunPane
+
+    @work(thread=True, group="generate", exit_on_error=False)
+    def _generate(self: Any, request: Any, run_id: str | None) -> None:
+        ctx = self.app
+        result = jobs.generate_job(
+            store_path=str(ctx.store_path),
+            models_dir=str(ctx.models_dir) if ctx.models_dir else None,
+            manifest=request.manifest(), run_id=run_id,
+            emit=lambda _k, st: self.post_message(JobProgress(jobs.JobStats(**st))),
+            should_stop=self._stop.is_set)
+        self.post_message(JobFinished(result["run_id"], result["status"], result["text"],
+                                      result["counts"]))
+
+    RunPane._generate = _generate  # type: ignore[method-assign]
 
 
 async def measure(store_path: Path, models_dir: Path | None, passages: int,
@@ -107,7 +136,9 @@ async def measure(store_path: Path, models_dir: Path | None, passages: int,
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--passages", type=int, default=3)
+    ap.add_argument("--passages", type=int, default=8)
+    ap.add_argument("--modes", default="process,thread",
+                    help="comma-separated: process (as shipped), thread (baseline)")
     ap.add_argument("--idle-presses", type=int, default=40)
     ap.add_argument("--data", type=Path,
                     default=Path(os.environ.get("AUGPLAN_DATA_DIR",
@@ -120,26 +151,50 @@ def main() -> None:
     from store import Store
     from store import corpus as corpus_io
 
-    with tempfile.TemporaryDirectory() as tmp:
-        store_path = Path(tmp) / "store"
-        Store(store_path).import_corpus(
-            "scifact", corpus_io.detect(corpus_io.locate("scifact", args.data)))
-        result = asyncio.run(measure(store_path, args.models_dir, args.passages,
-                                     args.idle_presses))
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    if not modes or set(modes) - {"process", "thread"}:
+        ap.error(f"--modes {args.modes!r}: use process and/or thread")
+    from tui.jobs import job_nice
+
+    result: dict[str, Any] = {"modes": {}}
+    for mode in modes:
+        if mode == "thread":
+            _thread_mode()  # last: it replaces the Run pane's worker for this process
+        print(f"== {mode}", flush=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            store_path = Path(tmp) / "store"
+            Store(store_path).import_corpus(
+                "scifact", corpus_io.detect(corpus_io.locate("scifact", args.data)))
+            r = asyncio.run(measure(store_path, args.models_dir, args.passages,
+                                    args.idle_presses))
+        result["modes"][mode] = r
+        for label in ("idle", "during_generation"):
+            x = r[label]
+            print(f"{label:>18}: handled median {x['handled']['median_ms']:.1f} ms, p90 "
+                  f"{x['handled']['p90_ms']:.1f}, max {x['handled']['max_ms']:.1f} ms; on screen "
+                  f"median {x['laid_out']['median_ms']:.1f} ms, p90 "
+                  f"{x['laid_out']['p90_ms']:.1f}, max {x['laid_out']['max_ms']:.1f} ms "
+                  f"({x['handled']['n']} presses)")
+        print(f"job: {r['job']['text']} in {r['job']['seconds']} s; presses per phase "
+              f"{r['presses_per_phase']}", flush=True)
+    if {"process", "thread"} <= set(result["modes"]):
+        p = result["modes"]["process"]["during_generation"]
+        t = result["modes"]["thread"]["during_generation"]
+        result["ratio_process_to_thread"] = {
+            kind: {stat: round(p[kind][stat] / t[kind][stat], 3)
+                   for stat in ("median_ms", "p90_ms", "max_ms")}
+            for kind in ("handled", "laid_out")}
+        result["ratio_job_seconds_process_to_thread"] = round(
+            result["modes"]["process"]["job"]["seconds"]
+            / result["modes"]["thread"]["job"]["seconds"], 3)
+        print("during generation, process / thread:", result["ratio_process_to_thread"],
+              "; job time", result["ratio_job_seconds_process_to_thread"])
     result["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(),
                          "load_average_1m": round(os.getloadavg()[0], 2),
-                         "nice": os.nice(0)}
+                         "nice": os.nice(0), "job_nice": job_nice()}
     result["method"] = ("headless Textual driver, 100x40; key events sent as from the "
                         "terminal; 'handled' = active tab changed, 'laid_out' = the new pane "
                         "has a screen region")
-    for label in ("idle", "during_generation"):
-        r = result[label]
-        print(f"{label:>18}: handled median {r['handled']['median_ms']:.1f} ms, "
-              f"max {r['handled']['max_ms']:.1f} ms; on screen median "
-              f"{r['laid_out']['median_ms']:.1f} ms, max {r['laid_out']['max_ms']:.1f} ms "
-              f"({r['handled']['n']} presses)")
-    print(f"job: {result['job']['text']} in {result['job']['seconds']} s; presses per phase "
-          f"{result['presses_per_phase']}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"written to {args.out}")

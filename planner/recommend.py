@@ -68,6 +68,11 @@ class Curve:
     decline_note: str = ""
 
 
+def _num(v: float | None) -> float | None:
+    """A number for JSON: 6 decimals; None for a missing or non-finite value."""
+    return None if v is None or not math.isfinite(v) else round(float(v), 6)
+
+
 @dataclass
 class Option:
     """One (augmenter, strategy, n) with its prediction and cost."""
@@ -82,7 +87,7 @@ class Option:
     cost_money: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (round(v, 6) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        return {k: (_num(v) if isinstance(v, float) else v) for k, v in asdict(self).items()}
 
 
 @dataclass
@@ -112,9 +117,7 @@ class Plan:
     cost_breakdown: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        def num(v: float | None) -> float | None:
-            return None if v is None or not math.isfinite(v) else round(float(v), 6)
-
+        num = _num
         return {
             "augmenter": self.augmenter, "strategy": self.strategy, "scale": self.scale,
             "predicted_metric": num(self.predicted_metric), "ci_low": num(self.ci_low),

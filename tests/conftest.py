@@ -24,3 +24,9 @@ def data_dir() -> Path:
     if not (d / "scifact" / "corpus.jsonl").exists():
         pytest.skip(f"SciFact not found under {d}; set AUGPLAN_DATA_DIR")
     return d
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests (the TUI's) run on asyncio."""
+    return "asyncio"

@@ -187,3 +187,64 @@ def test_plan_and_run_from_the_store(first: pilot.PilotReport, store: Store, mod
          "1", "--eval-mode", "full"], env))
     assert "several retrievers" not in user_error(run(
         ["plan", "--corpus", "nosuch", "--budget-gpu-hours", "1"], env))
+
+
+def test_next_point_request_joins_the_existing_curve(first: pilot.PilotReport, store: Store,
+                                                     models_dir: Path) -> None:
+    """A point asked for by the planner is measured with the pilots' own configuration: asking
+    for a measured scale finds it in the store (same configuration hash)."""
+    req = pilot.next_point_request(store, "scifact", "static-minilm", SMOL, 48)
+    assert (req.eval_mode, req.nano_k, req.train.batch_size) == ("nano", 5, 16)
+    assert req.scales == (48,) and not req.human and req.evals == ("scifact:test",)
+    again = pilot.run_pilot(store, req, models_dir=models_dir)
+    assert again.computed == 0 and again.reused == 1 + len(req.seeds)  # + zero-shot
+    with pytest.raises(AugplanError, match="no synthetic pilot points of 'minilm-l6'"):
+        pilot.next_point_request(store, "scifact", "minilm-l6", SMOL, 48)
+
+
+@pytest.mark.slow
+@pytest.mark.anyio
+async def test_tui_next_pilot_and_run_plan(first: pilot.PilotReport, store: Store,
+                                           models_dir: Path, tmp_path: Path) -> None:
+    """The TUI's Plan pane on real pilots: p plans, m measures the suggested next pilot point
+    (a job process: generation, training, evaluation) and replans with it, x runs the plan and
+    writes its training pairs beside the store."""
+    from textual.widgets import Input, Log
+
+    from engine.profiles import import_profiles
+    from tests.test_tui import errors, settle
+    from tui.app import AugplanApp
+
+    pilot.run_pilot(store, dataclasses.replace(REQUEST, seeds=(0, 1)), models_dir=models_dir)
+    profile = tmp_path / "cpu.toml"
+    profile.write_text(f'[augmenters.{SMOL}]\nqueries_per_hour = 3600\n'
+                       f'device = "{pilot.device_name()}"\n')
+    import_profiles(store, profile)
+    app = AugplanApp(store.path, models_dir)
+    async with app.run_test(size=(100, 40)) as tui:
+        await settle(tui)
+        pane = app.query_one("#plan-pane")
+        app.query_one("#plan-budget", Input).value = "0.03"
+        app.action_show_tab("plan")
+        await tui.press("p")
+        await settle(tui)
+        assert not errors(app) and pane.doc is not None
+        nxt = pane.doc["next_pilot"]
+        assert nxt["augmenter"] == SMOL and nxt["scale"] and nxt["scale"] not in (24, 48), nxt
+        await tui.press("m")
+        await settle(tui, timeout=900)
+        assert not errors(app)
+        log = "\n".join(app.query_one("#plan-log", Log).lines)
+        assert "done: 2 points computed, 1 reused" in log  # 2 seeds; the zero-shot point
+        scales = {p["scale"] for p in store.pilots("kind = 'synthetic'")}
+        assert nxt["scale"] in scales
+        assert nxt["scale"] in pane.doc["curves"][0]["pilot_scales"]  # replanned with it
+        await tui.press("x")
+        await settle(tui, timeout=900)
+        assert not errors(app)
+        doc = pane.doc
+        out = store.path.parent / f"train-scifact-{SMOL}-{doc['scale']}.jsonl"
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+        assert len(rows) == doc["scale"] and all(r["query"] and r["passage"] for r in rows)
+        assert f"{doc['scale']} training pairs written to {out.name}" in "\n".join(
+            app.query_one("#plan-log", Log).lines)

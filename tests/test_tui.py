@@ -14,7 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, Select, SelectionList, Static, TabbedContent
+from textual.widgets import (
+    DataTable,
+    Input,
+    Log,
+    Select,
+    SelectionList,
+    Static,
+    TabbedContent,
+)
 
 from engine.generate import GenerateRequest
 from engine.profiles import import_profiles
@@ -126,11 +134,6 @@ def cells(app: AugplanApp, selector: str) -> list[list[str]]:
 # ------------------------------------------------------------------------------ fixtures
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="module")
 def gen_store(tmp_path_factory: pytest.TempPathFactory, models_dir: Path,
               data_dir: Path) -> Path:
@@ -163,8 +166,8 @@ async def test_plan_screen(tmp_path: Path, models_dir: Path) -> None:
         await settle(pilot)
         pilots = cells(app, "#plan-pilots")
         assert len(pilots) == 9  # zero-shot + 2 augmenters x 4 scales
-        assert pilots[0][1] == "(zero-shot)" and pilots[0][4] == "1"
-        assert {r[1] for r in pilots[1:]} == {SMOL, "qwen2.5-0.5b"}
+        assert pilots[0][0] == "(zero-shot)" and pilots[0][3] == "1"
+        assert {r[0] for r in pilots[1:]} == {SMOL, "qwen2.5-0.5b"}
         assert "press p to plan" in text_of(app, "#plan-explanation")
         app.action_show_tab("plan")
         await pilot.press("p")
@@ -256,7 +259,7 @@ async def test_run_screen_cancel_resume_while_keys_are_answered(run_store: Path,
         assert cancelled.status == "cancelled", cancelled.text
         assert store.count("augmentations") == 0
         jobs = cells(app, "#jobs")
-        assert [r[0] for r in jobs] == [cancelled.run_id] and jobs[0][4] == "cancelled"
+        assert [r[0] for r in jobs] == [cancelled.run_id] and jobs[0][1] == "cancelled"
 
         app.query_one("#jobs", DataTable).focus()
         await pilot.press("r")
@@ -278,7 +281,7 @@ async def test_run_screen_cancel_resume_while_keys_are_answered(run_store: Path,
         assert rows.num_rows == 2 and set(rows.column("run_id").to_pylist()) == {done.run_id}
         assert rows.column("vector").null_count == 0  # embedded in the same job
         jobs = cells(app, "#jobs")
-        assert [r[0] for r in jobs] == [done.run_id] and jobs[0][4] == "finished"
+        assert [r[0] for r in jobs] == [done.run_id] and jobs[0][1] == "finished"
         assert "accepted" in text_of(app, "#job-live")
         # a finished run cannot be cancelled: an error notification, not a crash
         app.query_one("#jobs", DataTable).focus()
@@ -363,20 +366,26 @@ async def test_models_screen(models_dir: Path, tmp_path: Path) -> None:
         names = [r[0] for r in rows]
         assert len(names) == 5 and SMOL in names
         smol = rows[names.index(SMOL)]
-        assert smol[5] == "98.4 MB" or smol[5].endswith("MB")
-        assert smol[6] == "yes" and smol[7] == "-"
+        assert smol[2] == "98.4 MB" or smol[2].endswith("MB")
+        assert smol[3] == "yes" and smol[4] == "-"
         table = app.query_one("#models-table", DataTable)
         table.focus()
         table.move_cursor(row=names.index(SMOL))
         await pilot.press("v")
         await settle(pilot)
-        assert cells(app, "#models-table")[names.index(SMOL)][7] == "yes"
+        assert cells(app, "#models-table")[names.index(SMOL)][4] == "yes"
         assert not errors(app)
         # benchmarking an embedder is refused with a message
         table.move_cursor(row=names.index("minilm-l6"))
         await pilot.press("b")
         await settle(pilot)
         assert any("only augmenters" in e for e in errors(app))
+        # pull: the copy already there is checked, nothing is downloaded
+        table.move_cursor(row=names.index(SMOL))
+        await pilot.press("p")
+        await settle(pilot)
+        log = "\n".join(app.query_one("#models-log", Log).lines)
+        assert f"{SMOL}: already present and verified" in log
 
     empty = tmp_path / "no-models"
     empty.mkdir()
@@ -384,12 +393,33 @@ async def test_models_screen(models_dir: Path, tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         rows = cells(app, "#models-table")
-        assert {r[6] for r in rows} == {"no"}
+        assert {r[3] for r in rows} == {"no"}
         app.query_one("#models-table", DataTable).focus()
         await pilot.press("v")
         await settle(pilot)
         assert any("augplan models pull" in e for e in errors(app))
-        assert cells(app, "#models-table")[0][7] == "NO" and app.is_running
+        assert cells(app, "#models-table")[0][4] == "NO" and app.is_running
+
+
+async def test_models_screen_benchmark(run_store: Path, models_dir: Path) -> None:
+    """b measures the augmenter's cost profile (in a job process) and saves it in the store."""
+    app = AugplanApp(run_store, models_dir, initial="models")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        names = [r[0] for r in cells(app, "#models-table")]
+        table = app.query_one("#models-table", DataTable)
+        table.focus()
+        table.move_cursor(row=names.index(SMOL))
+        await pilot.press("b")
+        assert text_of(app, "#models-status") == f"benchmarking {SMOL}..."
+        await settle(pilot, timeout=300)
+        assert not errors(app)
+        log = "\n".join(app.query_one("#models-log", Log).lines)
+        assert f"{SMOL}: measuring on 8 passages of scifact" in log
+        assert "queries/s" in log and "(saved in the store)" in log
+        assert text_of(app, "#models-status") == f"{SMOL}: done"
+    profiles = Store(run_store).profiles()
+    assert any(p["name"] == SMOL and p["queries_per_s"] > 0 for p in profiles)
 
 
 # ------------------------------------------------------------------------------ app

@@ -60,14 +60,6 @@ def _store(path: Path | None):
     return Store(path)
 
 
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"
-
-
 def _print_df(df, title: str | None = None) -> None:
     table = Table(title=title, show_lines=False)
     for col in df.columns:
@@ -95,7 +87,7 @@ def models_list(
         verified = {None: "-", True: "yes", False: "NO"}[row["verified"]]
         family = row["family"].split(" (")[0].split(",")[0]
         table.add_row(row["name"], row["kind"], family, f"{row['params'] / 1e6:.0f}M",
-                      row["quantisation"], _human(row["size_bytes"]),
+                      row["quantisation"], catalogue.human_size(row["size_bytes"]),
                       "yes" if row["present"] else "no", verified)
     out.print(table)
 
@@ -481,8 +473,10 @@ def demo(
     from engine import catalogue
     from engine.embed import Embedder
     from engine.generate import GenerateRequest
+    from engine.pilot import passage_order
     from engine.search import search_queries
     from store import corpus as corpus_io
+    from store import sql_str
 
     t0 = time.perf_counter()
     store = _store(store_path)
@@ -496,8 +490,11 @@ def demo(
     for model in (augmenter, "minilm-l6"):
         catalogue.pull(model, models_dir, hub=download, log=lambda m: err.print(f"   [dim]{m}"))
     out.print(f"2. models {augmenter} and minilm-l6 present and verified (sha256)")
-    request = GenerateRequest(corpus=name, augmenter=augmenter, limit=passages)
-    out.print(f"3. generating one InPars query for each of the first {passages} passages")
+    # The pilot's seeded passage order: the pilot below then finds its queries in the cache.
+    order = [pid for pid, _ in passage_order(store, name, 0)[:passages]]
+    request = GenerateRequest(corpus=name, augmenter=augmenter, passages=tuple(order))
+    out.print(f"3. generating one InPars query for each of {len(order)} passages (the pilots' "
+              "seeded order)")
     embedder = Embedder(models_dir=models_dir)
     report, n_embedded = run_generation(store, request, models_dir, embedder=embedder)
     out.print(f"   {report.generated} generated, {report.already_present} already cached, "
@@ -512,13 +509,14 @@ def demo(
     ok = sum(1 for s in pairs.column("status").to_pylist() if s == "ok")
     out.print(f"4. store: {pairs.num_rows} synthetic queries for {name} by {augmenter} "
               f"({ok} non-empty)")
-    sample = store.passages(name, 5)
     by_pid = dict(zip(pairs.column("passage_id").to_pylist(), pairs.column("query").to_pylist(),
                       strict=True))
-    for pid, title in zip(sample.column("passage_id").to_pylist(),
-                          sample.column("title").to_pylist(), strict=True):
-        out.print(f"   [dim]{title[:70]}[/dim]\n     -> [bold]{by_pid.get(pid, '')}[/bold]",
-                  highlight=False)
+    titles = store.scan("passages", f"corpus = {sql_str(name)}", ["passage_id", "title"])
+    title_of = dict(zip(titles.column("passage_id").to_pylist(),
+                        titles.column("title").to_pylist(), strict=True))
+    for pid in order[:5]:
+        out.print(f"   [dim]{(title_of.get(pid) or '')[:70]}[/dim]\n"
+                  f"     -> [bold]{by_pid.get(pid, '')}[/bold]", highlight=False)
     probe = "does vitamin D affect immune cells"
     out.print(f"5. hybrid search of the cache for {probe!r}:")
     hits = search_queries(store, probe, corpus=name, mode="hybrid", limit=3, embedder=embedder)

@@ -126,30 +126,30 @@ class BrowsePane(Vertical):
         with Horizontal(classes="form-row"):
             yield Select(
                 compact=True,
-                options=[("(all corpora)", ALL)],
+                options=[("(corpora)", ALL)],
                 allow_blank=False,
                 id="browse-corpus",
             )
             yield Select(
                 compact=True,
-                options=[("(all augmenters)", ALL)],
+                options=[("(augmenters)", ALL)],
                 allow_blank=False,
                 id="browse-augmenter",
             )
             yield Select(
                 compact=True,
-                options=[("(all strategies)", ALL)],
+                options=[("(strategies)", ALL)],
                 allow_blank=False,
                 id="browse-strategy",
             )
             yield Select(
                 compact=True,
-                options=options(list(STATUSES), "(any status)"),
+                options=options(list(STATUSES), "(statuses)"),
                 allow_blank=False,
                 id="browse-status",
             )
             yield Select(
-                compact=True, options=[("(all runs)", ALL)], allow_blank=False, id="browse-run"
+                compact=True, options=[("(runs)", ALL)], allow_blank=False, id="browse-run"
             )
         with Horizontal(id="browse-main"):
             table: DataTable[str] = DataTable(
@@ -189,10 +189,10 @@ class BrowsePane(Vertical):
 
     def on_facets_loaded(self, message: FacetsLoaded) -> None:
         for col, sel_id, label in (
-            ("corpus", "#browse-corpus", "(all corpora)"),
-            ("augmenter", "#browse-augmenter", "(all augmenters)"),
-            ("strategy", "#browse-strategy", "(all strategies)"),
-            ("run_id", "#browse-run", "(all runs)"),
+            ("corpus", "#browse-corpus", "(corpora)"),
+            ("augmenter", "#browse-augmenter", "(augmenters)"),
+            ("strategy", "#browse-strategy", "(strategies)"),
+            ("run_id", "#browse-run", "(runs)"),
         ):
             select = self.query_one(sel_id, Select)
             keep = select.value

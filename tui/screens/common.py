@@ -11,19 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
-from store.errors import AugplanError
+from tui.jobs import JobProcess, error_text, log_path
 
 if TYPE_CHECKING:
     from store import Store
 
 ALL = ""  # the value of an "(all)" choice in a Select
-
-
-def error_text(exc: BaseException) -> str:
-    """What a user reads for an error: the project's message, or the exception's type."""
-    if isinstance(exc, AugplanError):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}"
 
 
 class WorkFailed(Message):
@@ -67,3 +60,40 @@ def options(values: list[str], all_label: str | None = None) -> list[tuple[str, 
 
 def fmt_num(v: float | None, spec: str = ".4f") -> str:
     return "-" if v is None else format(v, spec)
+
+
+def run_job(widget: Any, source: str, target: str, **kwargs: Any) -> Any:
+    """From a thread worker: run the job function ``target`` of ``tui.jobs`` in its own
+    process (store and models of the app added to its arguments), relay its ``("event",
+    text)`` lines as ``TaskEvent(source, text)`` and return its result (``JobFailed``
+    raised). The job is killed if the worker is cancelled (the app closes)."""
+    from textual.worker import get_current_worker
+
+    ctx = context(widget)
+    worker = get_current_worker()
+    job = JobProcess(
+        target,
+        {
+            "store_path": str(ctx.store_path),
+            "models_dir": str(ctx.models_dir) if ctx.models_dir else None,
+            **kwargs,
+        },
+        log=log_path(ctx.store_path),
+    )
+    return job.run(
+        lambda _kind, text: widget.post_message(TaskEvent(source, str(text))),
+        cancelled=lambda: worker.is_cancelled,
+    )
+
+
+__all__ = [
+    "ALL",
+    "AppContext",
+    "TaskEvent",
+    "WorkFailed",
+    "context",
+    "error_text",
+    "fmt_num",
+    "options",
+    "run_job",
+]

@@ -12,17 +12,14 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Label, Log, ProgressBar, Static
 
-from tui.screens.common import TaskEvent, WorkFailed, context, error_text
+from tui.screens.common import TaskEvent, WorkFailed, context, error_text, run_job
 
-COLUMNS = ("name", "kind", "family", "params", "quant", "size", "present", "verified")
+# what a user checks first comes first: at 80 columns the family scrolls out of view
+COLUMNS = ("name", "kind", "size", "present", "verified", "params", "quant", "family")
 
 
-def human_size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} GB"
+#: Passages an augmenter is measured on by the benchmark action.
+BENCH_PASSAGES = 8
 
 
 class CatalogueLoaded(Message):
@@ -90,6 +87,8 @@ class ModelsPane(Vertical):
         self.post_message(CatalogueLoaded(rows))
 
     def on_catalogue_loaded(self, message: CatalogueLoaded) -> None:
+        from engine.catalogue import human_size
+
         self.rows = message.rows
         table = self.query_one("#models-table", DataTable)
         row = table.cursor_row
@@ -100,12 +99,12 @@ class ModelsPane(Vertical):
             table.add_row(
                 r["name"],
                 r["kind"],
-                family,
-                f"{r['params'] / 1e6:.0f}M",
-                r["quantisation"],
                 human_size(r["size_bytes"]),
                 "yes" if r["present"] else "no",
                 verified,
+                f"{r['params'] / 1e6:.0f}M",
+                r["quantisation"],
+                family,
                 key=r["name"],
             )
         if row is not None and row < len(message.rows):
@@ -183,31 +182,14 @@ class ModelsPane(Vertical):
 
     @work(thread=True, group="models-task", exit_on_error=False)
     def _benchmark(self, name: str) -> None:
-        from engine.profiles import measure_augmenter
-
-        ctx = context(self)
         try:
-            store = ctx.open_store()
-            corpora = [c["name"] for c in store.corpora()]
+            p = run_job(self, "bench", "tui.jobs:benchmark_job", name=name, passages=BENCH_PASSAGES)
             self.post_message(
                 TaskEvent(
                     "bench",
-                    f"{name}: measuring on 8 passages of {corpora[0] if corpora else 'SciFact'}",
-                )
-            )
-            profile = measure_augmenter(
-                name,
-                passages=8,
-                store=store,
-                corpus=corpora[0] if corpora else None,
-                models_dir=ctx.models_dir,
-            )
-            self.post_message(
-                TaskEvent(
-                    "bench",
-                    f"{name} on {profile.device}: {profile.queries_per_s:.2f} queries/s, "
-                    f"{profile.gen_tokens_per_s:.0f} generated tokens/s, "
-                    f"{profile.prompt_tokens_per_s:.0f} prompt tokens/s (saved in the store)",
+                    f"{name} on {p['device']}: {p['queries_per_s']:.2f} queries/s, "
+                    f"{p['gen_tokens_per_s']:.0f} generated tokens/s, "
+                    f"{p['prompt_tokens_per_s']:.0f} prompt tokens/s (saved in the store)",
                 )
             )
         except Exception as exc:  # noqa: BLE001

@@ -34,7 +34,15 @@ from textual.widgets import (
     Static,
 )
 
-from tui.screens.common import ALL, TaskEvent, WorkFailed, context, error_text, options
+from tui.screens.common import (
+    ALL,
+    TaskEvent,
+    WorkFailed,
+    context,
+    error_text,
+    options,
+    run_job,
+)
 
 NO_PILOTS = (
     "No pilot points for corpus {corpus!r} in the store yet.\n"
@@ -131,9 +139,16 @@ def compute_plan(store: Any, inputs: PlanInputs) -> Any:
     from planner import PlanOptions
 
     return planning.make_plan(
-        inputs.budget, store=store, corpus=inputs.corpus, retriever=inputs.retriever,
-        strategy=inputs.strategy, device=inputs.device, price=inputs.price,
-        options=PlanOptions(seed=0), augmenters=list(inputs.augmenters) or None)
+        inputs.budget,
+        store=store,
+        corpus=inputs.corpus,
+        retriever=inputs.retriever,
+        strategy=inputs.strategy,
+        device=inputs.device,
+        price=inputs.price,
+        options=PlanOptions(seed=0),
+        augmenters=list(inputs.augmenters) or None,
+    )
 
 
 def field(label: str, widget: Widget) -> Iterator[Widget]:
@@ -198,7 +213,8 @@ class PlanPane(VerticalScroll):
             with Vertical(id="plan-pilots-box"):
                 yield Label("pilot points (mean over seeds)", classes="section")
                 table: DataTable[str] = DataTable(id="plan-pilots", cursor_type="row")
-                table.add_columns("retriever", "augmenter", "eval set", "n", "seeds", "nDCG@10")
+                # what matters first: at 80 columns the last ones scroll out of view
+                table.add_columns("augmenter", "n", "nDCG@10", "seeds", "retriever", "eval set")
                 yield table
         yield Static("", id="plan-message")
         yield Static("", id="plan-plot")
@@ -281,7 +297,7 @@ class PlanPane(VerticalScroll):
         table = self.query_one("#plan-pilots", DataTable)
         table.clear()
         for retr, aug, ev, n, seeds, mean in ch.pilot_rows:
-            table.add_row(retr, aug, ev, f"{n:,}", str(seeds), f"{mean:.4f}")
+            table.add_row(aug, f"{n:,}", f"{mean:.4f}", str(seeds), retr, ev)
         if not ch.pilot_rows:
             msg.update(NO_PILOTS.format(corpus=ch.corpus))
             return
@@ -445,33 +461,16 @@ class PlanPane(VerticalScroll):
 
     @work(thread=True, exclusive=True, group="pilot", exit_on_error=False)
     def _pilot(self, doc: dict[str, Any], nxt: dict[str, Any]) -> None:
-        from engine.pilot import PilotRequest, run_pilot
-        from store import sql_str
-
-        ctx = context(self)
-        post = lambda m: self.post_message(TaskEvent("pilot", m))
         try:
-            store = ctx.open_store()
-            corpus, retriever = doc["corpus"], doc.get("retriever") or "static-minilm"
-            rows = store.pilots(f"corpus = {sql_str(corpus)} AND retriever = {sql_str(retriever)}")
-            modes = [r["eval_mode"] for r in rows] or ["full"]
-            seeds = tuple(sorted({int(r["seed"]) for r in rows if r["kind"] == "synthetic"}))
-            request = PilotRequest(
-                corpus=corpus,
-                retriever=retriever,
-                augmenters=(nxt["augmenter"],),
-                strategy=nxt.get("strategy") or doc.get("strategy") or "inpars",
-                scales=(int(nxt["scale"]),),
-                seeds=seeds or (0,),
-                eval_mode=max(set(modes), key=modes.count),
-                human=False,
-            )
-            post(f"{nxt['augmenter']} at n={nxt['scale']:,} ({nxt.get('reason', '')})")
-            report = run_pilot(store, request, models_dir=ctx.models_dir, on_event=post)
-            post(f"done: {report.computed} points computed, {report.reused} reused")
+            report = run_job(self, "pilot", "tui.jobs:pilot_job", doc=doc, nxt=nxt)
         except Exception as exc:  # noqa: BLE001
             self.post_message(WorkFailed("pilot", error_text(exc)))
             return
+        self.post_message(
+            TaskEvent(
+                "pilot", f"done: {report['computed']} points computed, {report['reused']} reused"
+            )
+        )
         self.app.call_from_thread(self._load_choices, doc["corpus"])
         self.app.call_from_thread(self.action_plan)
 
@@ -487,8 +486,6 @@ class PlanPane(VerticalScroll):
 
     @work(thread=True, exclusive=True, group="execute", exit_on_error=False)
     def _execute(self, doc: dict[str, Any]) -> None:
-        from engine.planning import execute_plan
-
         ctx = context(self)
         post = lambda m: self.post_message(TaskEvent("run plan", m))
         target = ctx.store_path.parent / (
@@ -496,8 +493,8 @@ class PlanPane(VerticalScroll):
         )
         try:
             post(f"{doc['augmenter']}: {doc['scale']:,} accepted queries of {doc['corpus']}")
-            summary = execute_plan(
-                ctx.open_store(), doc, target, models_dir=ctx.models_dir, on_event=post
+            summary = run_job(
+                self, "run plan", "tui.jobs:execute_plan_job", doc=doc, out=str(target)
             )
         except Exception as exc:  # noqa: BLE001
             self.post_message(WorkFailed("run plan", error_text(exc)))

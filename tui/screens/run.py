@@ -1,15 +1,15 @@
 """Run pane: generation jobs (the store's runs table, as ``augplan runs list`` shows it), live
 progress of the job this app runs, and start / cancel / resume.
 
-Generation, embedding and the quality pass run in a thread worker that posts typed
-``JobProgress`` messages; the pane only renders them.
+Generation, embedding and the quality pass run in a child process (``tui.jobs``, at a lower
+CPU priority); a thread worker relays its progress as typed ``JobProgress`` messages and the
+pane only renders them.
 """
 
 from __future__ import annotations
 
 import json
 import threading
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from textual import on, work
@@ -19,49 +19,10 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Select, Static
 
+from tui.jobs import JobProcess, JobStats, log_path
 from tui.screens.common import WorkFailed, context, error_text, options
 
-JOB_COLUMNS = ("run", "corpus", "augmenter", "strategy", "status", "done/target", "generated")
-
-
-@dataclass
-class JobStats:
-    """What the live panel shows about the running job."""
-
-    run_id: str = ""
-    phase: str = "starting"
-    total: int | None = None
-    done: int = 0
-    generated: int = 0
-    gen_tokens: int = 0
-    gen_seconds: float = 0.0
-    counts: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def tokens_per_s(self) -> float:
-        return self.gen_tokens / self.gen_seconds if self.gen_seconds else 0.0
-
-    @property
-    def queries_per_s(self) -> float:
-        return self.generated / self.gen_seconds if self.gen_seconds else 0.0
-
-    @property
-    def eta_seconds(self) -> float | None:
-        if self.phase != "generate" or self.total is None or not self.queries_per_s:
-            return None
-        return max(self.total - self.done, 0) / self.queries_per_s
-
-    def line(self) -> str:
-        eta = self.eta_seconds
-        eta_text = "-" if eta is None else f"{int(eta) // 60}:{int(eta) % 60:02d}"
-        total = "?" if self.total is None else str(self.total)
-        c = self.counts
-        return (
-            f"[b]{self.run_id or 'new run'}[/b]  {self.phase} {self.done}/{total}  "
-            f"ETA {eta_text}  {self.tokens_per_s:.0f} tok/s  {self.queries_per_s:.2f} q/s  "
-            f"accepted {c.get('ok', 0)}  filtered {c.get('filtered', 0)}  "
-            f"duplicate {c.get('duplicate', 0)}  empty {c.get('empty', 0)}"
-        )
+JOB_COLUMNS = ("run", "status", "done/target", "generated", "augmenter", "strategy", "corpus")
 
 
 class JobProgress(Message):
@@ -180,12 +141,12 @@ class RunPane(Vertical):
         for r in message.rows:
             table.add_row(
                 r["run_id"],
-                r["corpus"],
-                r["augmenter"],
-                r["strategy"],
                 r["state"],
                 f"{r['done']}/{r['target']}",
                 str(r["generated"]),
+                r["augmenter"],
+                r["strategy"],
+                r["corpus"],
                 key=r["run_id"],
             )
         if not message.rows:
@@ -308,74 +269,37 @@ class RunPane(Vertical):
     # ---------------------------------------------------------------- the worker
     @work(thread=True, group="generate", exit_on_error=False)
     def _generate(self, request: Any, run_id: str | None) -> None:
-        from dataclasses import replace
-
-        from engine.embed import Embedder, embed_pending
-        from engine.filters import FilterOptions
-        from engine.generate import generate
-        from engine.quality import QualityOptions, process, status_counts
-        from store import sql_str
+        """Relay a generation job running in its own process (tui.jobs.generate_job)."""
+        from textual.worker import get_current_worker
 
         ctx = context(self)
-        stats = JobStats(run_id=run_id or "")
-
-        def post(**changes: Any) -> None:
-            for k, v in changes.items():
-                setattr(stats, k, v)
-            if stats.run_id:
-                stats.counts = status_counts(store, f"run_id = {sql_str(stats.run_id)}")
-            self.post_message(JobProgress(replace(stats, counts=dict(stats.counts))))
-
+        worker = get_current_worker()
+        job = JobProcess(
+            "tui.jobs:generate_job",
+            {
+                "store_path": str(ctx.store_path),
+                "models_dir": str(ctx.models_dir) if ctx.models_dir else None,
+                "manifest": request.manifest(),
+                "run_id": run_id,
+            },
+            log=log_path(ctx.store_path),
+        )
+        run = run_id or ""
         try:
-            store = ctx.open_store()
-            report = generate(
-                store,
-                request,
-                models_dir=ctx.models_dir,
-                run_id=run_id,
+            result = job.run(
+                lambda _kind, stats: self.post_message(JobProgress(JobStats(**stats))),
                 should_stop=self._stop.is_set,
-                on_progress=lambda p: post(
-                    run_id=p.run_id,
-                    phase="generate",
-                    total=p.total,
-                    done=p.done,
-                    generated=p.generated,
-                    gen_tokens=p.gen_tokens,
-                    gen_seconds=p.gen_seconds,
-                ),
+                cancelled=lambda: worker.is_cancelled,
             )
-            stats.run_id = report.run_id
-            if report.status == "finished" and report.target:
-                embedder = Embedder(models_dir=ctx.models_dir)
-                embed_pending(
-                    store,
-                    request.corpus,
-                    embedder=embedder,
-                    models_dir=ctx.models_dir,
-                    on_progress=lambda d, t: post(phase="embed", total=t, done=d),
-                )
-                options_ = QualityOptions(
-                    filters=replace(FilterOptions(), round_trip=False),
-                    where=f"run_id = {sql_str(report.run_id)}",
-                )
-                process(
-                    store,
-                    request.corpus,
-                    run_id=report.run_id,
-                    embedder=embedder,
-                    models_dir=ctx.models_dir,
-                    options=options_,
-                    on_progress=lambda stage, d, t: post(phase=stage, total=t, done=d),
-                )
-            counts = status_counts(store, f"run_id = {sql_str(report.run_id)}")
-            text = (
-                f"run {report.run_id} {report.status}: {report.generated} generated, "
-                f"{report.already_present} already in the store"
-            )
-            self.post_message(JobFinished(report.run_id, report.status, text, counts))
         except Exception as exc:  # noqa: BLE001 - a failed job is a notification, not a crash
+            if self.current is not None:
+                run = self.current.run_id or run
             self.post_message(WorkFailed("generation", error_text(exc)))
-            self.post_message(JobFinished(stats.run_id, "failed", error_text(exc), {}))
+            self.post_message(JobFinished(run, "failed", error_text(exc), {}))
+            return
+        self.post_message(
+            JobFinished(result["run_id"], result["status"], result["text"], result["counts"])
+        )
 
     def on_job_progress(self, message: JobProgress) -> None:
         self.current = message.stats
