@@ -7,12 +7,15 @@ key it measures the time until (a) the active tab changed (the key was handled) 
 pane was laid out on screen (its region is non-empty: the compositor has placed it).
 
 Modes, measured one after the other in the same run:
-  process  the app as shipped: the job runs in a child process at a lower CPU priority
-           (tui.jobs), a thread worker only relays its progress;
-  thread   the baseline: the same job function (tui.jobs.generate_job) run inside the app's
-           thread worker, sharing the app's GIL and CPU priority.
-Also the same presses with no job running. Prints median/p90/max in ms, the ratios of process
-to thread, and writes a JSON file.
+  process     the app as shipped: the job runs in a child process at a lower CPU priority
+              (tui.jobs), a thread worker only relays its progress; garbage collection tuned
+              (AugplanApp.on_mount);
+  default-gc  baseline 1: the same, with Python's default garbage collection;
+  thread      baseline 2: default garbage collection and the same job function
+              (tui.jobs.generate_job) run inside the app's thread worker, sharing the app's GIL
+              and CPU priority (how the app ran its jobs before).
+Also the same presses with no job running. Prints median/p90/max in ms, the ratios of the
+shipped mode to each baseline, and writes a JSON file.
 
     .venv/bin/python bench/tui_latency.py [--passages 8] [--out bench/results/tui-latency.json]
 """
@@ -137,8 +140,8 @@ async def measure(store_path: Path, models_dir: Path | None, passages: int,
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--passages", type=int, default=8)
-    ap.add_argument("--modes", default="process,thread",
-                    help="comma-separated: process (as shipped), thread (baseline)")
+    ap.add_argument("--modes", default="process,default-gc,thread",
+                    help="comma-separated: process (as shipped), default-gc, thread (baselines)")
     ap.add_argument("--idle-presses", type=int, default=40)
     ap.add_argument("--data", type=Path,
                     default=Path(os.environ.get("AUGPLAN_DATA_DIR",
@@ -152,12 +155,15 @@ def main() -> None:
     from store import corpus as corpus_io
 
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    if not modes or set(modes) - {"process", "thread"}:
-        ap.error(f"--modes {args.modes!r}: use process and/or thread")
+    if not modes or set(modes) - {"process", "default-gc", "thread"}:
+        ap.error(f"--modes {args.modes!r}: use process, default-gc and/or thread")
+    modes.sort(key=lambda m: m == "thread")  # last: it patches the Run pane
+    from tui.app import AugplanApp
     from tui.jobs import job_nice
 
     result: dict[str, Any] = {"modes": {}}
     for mode in modes:
+        AugplanApp.tune_gc = mode == "process"
         if mode == "thread":
             _thread_mode()  # last: it replaces the Run pane's worker for this process
         print(f"== {mode}", flush=True)
@@ -177,18 +183,18 @@ def main() -> None:
                   f"({x['handled']['n']} presses)")
         print(f"job: {r['job']['text']} in {r['job']['seconds']} s; presses per phase "
               f"{r['presses_per_phase']}", flush=True)
-    if {"process", "thread"} <= set(result["modes"]):
-        p = result["modes"]["process"]["during_generation"]
-        t = result["modes"]["thread"]["during_generation"]
-        result["ratio_process_to_thread"] = {
-            kind: {stat: round(p[kind][stat] / t[kind][stat], 3)
-                   for stat in ("median_ms", "p90_ms", "max_ms")}
-            for kind in ("handled", "laid_out")}
-        result["ratio_job_seconds_process_to_thread"] = round(
-            result["modes"]["process"]["job"]["seconds"]
-            / result["modes"]["thread"]["job"]["seconds"], 3)
-        print("during generation, process / thread:", result["ratio_process_to_thread"],
-              "; job time", result["ratio_job_seconds_process_to_thread"])
+    shipped = result["modes"].get("process")
+    for base in ("default-gc", "thread"):
+        if shipped is None or base not in result["modes"]:
+            continue
+        p, b = shipped["during_generation"], result["modes"][base]["during_generation"]
+        ratio = {kind: {stat: round(p[kind][stat] / b[kind][stat], 3)
+                        for stat in ("median_ms", "p90_ms", "max_ms")}
+                 for kind in ("handled", "laid_out")}
+        ratio["job_seconds"] = round(shipped["job"]["seconds"]
+                                     / result["modes"][base]["job"]["seconds"], 3)
+        result[f"ratio_process_to_{base}"] = ratio
+        print(f"during generation, process / {base}: {ratio}")
     result["machine"] = {"cpus": os.cpu_count(), "platform": platform.platform(),
                          "load_average_1m": round(os.getloadavg()[0], 2),
                          "nice": os.nice(0), "job_nice": job_nice()}

@@ -239,6 +239,11 @@ async def test_tui_next_pilot_and_run_plan(first: pilot.PilotReport, store: Stor
         scales = {p["scale"] for p in store.pilots("kind = 'synthetic'")}
         assert nxt["scale"] in scales
         assert nxt["scale"] in pane.doc["curves"][0]["pilot_scales"]  # replanned with it
+        # a budget the cached queries nearly cover: x generates little, then exports
+        app.query_one("#plan-budget", Input).value = "0.002"
+        app.action_show_tab("plan")
+        await tui.press("p")
+        await settle(tui)
         await tui.press("x")
         await settle(tui, timeout=900)
         assert not errors(app)
