@@ -186,8 +186,9 @@ def select_pairs(
         todo = [k for k in keys if k not in have]
         if todo:
             if on_event:
-                on_event(f"{augmenter}: generating {len(todo)} queries "
-                         f"({len(accepted)}/{n} accepted so far)")
+                on_event(f"{augmenter}: generating {len(todo)} queries for the next "
+                         f"{len(chunk)} passages ({len(keys) - len(todo)} cached there; "
+                         f"{len(accepted)}/{n} accepted before them)")
             report = gen.generate(store, sub, models_dir=models_dir,
                                   on_progress=_progress_events(augmenter, on_event))
             generated += report.generated

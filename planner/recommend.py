@@ -522,7 +522,7 @@ def _next_pilot(cfg: _Config, gi: int, cfgs: list[_Config], budget: float,
 
 def _fmt_n(n: float | None) -> str:
     if n is None or not math.isfinite(n):
-        return "none (still rising)"
+        return "never"
     return f"{n:,.0f}"
 
 
@@ -548,10 +548,14 @@ def explain(p: Plan, cost: CostModel, metric_name: str = "nDCG@10") -> str:
                      f"({a.scale:,} queries) it predicts {a.predicted_metric:.3f} "
                      f"({delta:+.3f}).")
     if p.saturation_scale is not None and p.scale > 0:
-        lines.append(f"Saturation scale (the share of the gain set by the options): "
-                     f"{_fmt_n(p.saturation_scale)}"
-                     + (f" [{_fmt_n(p.saturation_ci[0])}, {_fmt_n(p.saturation_ci[1])}]"
-                        if p.saturation_ci else "") + ".")
+        ci = p.saturation_ci
+        span = (f" ({p.confidence:.0%} interval: {_fmt_n(ci[0])} to {_fmt_n(ci[1])})"
+                if ci else "")
+        if math.isfinite(p.saturation_scale):
+            lines.append(f"The curve saturates (nearly all of its gain) at about "
+                         f"{p.saturation_scale:,.0f} queries{span}.")
+        else:
+            lines.append(f"The fitted curve has not saturated: it is still rising{span}.")
     if p.marginal_gain_per_gpu_hour is not None:
         lines.append(f"Past {p.scale:,}, each extra GPU-hour buys about "
                      f"{p.marginal_gain_per_gpu_hour:+.4f} {metric_name}.")
