@@ -25,6 +25,7 @@ def main() -> None:
         path = catalogue.verify(name)
         cfg = AutoConfig.from_pretrained(path.parent, gguf_file=path.name)
         data = cfg.to_dict()
+        data["_name_or_path"] = name  # not the folder of this machine
         data["_augplan"] = {"name": name, "params": entry.params, "sha256": entry.sha256}
         (out / f"{name}.json").write_text(json.dumps(data, indent=1, default=str))
         print(name, cfg.model_type, cfg.num_hidden_layers, cfg.hidden_size, cfg.vocab_size)
