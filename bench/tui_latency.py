@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import platform
@@ -57,6 +58,17 @@ async def _press(app: Any, index: int) -> tuple[float, float]:
         await asyncio.sleep(0.0005)
 
 
+def _gc_summary(collections: list[tuple[int, float]], tracked: int) -> dict[str, Any]:
+    """Garbage collections of the app's process while it ran: count, total and longest
+    seconds per generation (collections stall every thread: keys wait for them)."""
+    out: dict[str, Any] = {"objects_tracked_at_end": tracked}
+    for g in (0, 1, 2):
+        t = [s for gen, s in collections if gen == g]
+        out[f"gen{g}"] = {"n": len(t), "seconds": round(sum(t), 3),
+                          "max_ms": round(max(t) * 1000, 1) if t else 0.0}
+    return out
+
+
 def _summary(values: list[float]) -> dict[str, float]:
     ms = [v * 1000 for v in values]
     return {"n": len(ms), "median_ms": round(statistics.median(ms), 2),
@@ -88,11 +100,29 @@ def _thread_mode() -> None:
 
 async def measure(store_path: Path, models_dir: Path | None, passages: int,
                   idle_presses: int) -> dict[str, Any]:
-    from textual.widgets import Input, Select
-
     from tui.app import AugplanApp
 
+    collections: list[tuple[int, float]] = []  # (generation, seconds) of the app's process
+    started: list[float] = []
+
+    def on_gc(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            started[:] = [time.perf_counter()]
+        elif started:
+            collections.append((info["generation"], time.perf_counter() - started[0]))
+
+    gc.callbacks.append(on_gc)
     app = AugplanApp(store_path, models_dir, initial="run")
+    try:
+        return await _run(app, passages, idle_presses, collections)
+    finally:
+        gc.callbacks.remove(on_gc)
+
+
+async def _run(app: Any, passages: int, idle_presses: int,
+               collections: list[tuple[int, float]]) -> dict[str, Any]:
+    from textual.widgets import Input, Select
+
     async with app.run_test(size=(100, 40)) as pilot:
         t0 = time.perf_counter()
         while (app.query_one("#run-corpus", Select).value != "scifact"
@@ -134,6 +164,7 @@ async def measure(store_path: Path, models_dir: Path | None, passages: int,
         "presses_per_phase": {p: phases.count(p) for p in dict.fromkeys(phases)},
         "job": {"passages": passages, "seconds": round(job_seconds, 1),
                 "status": done.status if done else None, "text": done.text if done else None},
+        "garbage_collection": _gc_summary(collections, len(gc.get_objects())),
     }
 
 
@@ -183,6 +214,11 @@ def main() -> None:
                   f"({x['handled']['n']} presses)")
         print(f"job: {r['job']['text']} in {r['job']['seconds']} s; presses per phase "
               f"{r['presses_per_phase']}", flush=True)
+        g = r["garbage_collection"]
+        print("garbage collection: " + "; ".join(
+            f"gen{i} {g[f'gen{i}']['n']} runs, {g[f'gen{i}']['seconds']} s, longest "
+            f"{g[f'gen{i}']['max_ms']} ms" for i in (0, 1, 2))
+            + f"; {g['objects_tracked_at_end']:,} objects tracked", flush=True)
     shipped = result["modes"].get("process")
     for base in ("default-gc", "thread"):
         if shipped is None or base not in result["modes"]:

@@ -100,7 +100,7 @@ def points_from_store(store: Store, corpus: str, *, metric: str = "ndcg@10",
         points = [p for p in points if p["retriever"] == retriever]
     modes = sorted({p["eval_mode"] for p in points})
     if eval_mode is None:
-        eval_mode = max(modes, key=lambda m: sum(p["eval_mode"] == m for p in points))
+        eval_mode = main_eval_mode(points)
     elif eval_mode not in modes:
         raise AugplanError(f"--eval-mode {eval_mode!r}: pilots of {corpus!r} were evaluated in "
                            f"{', '.join(modes)}")
@@ -322,6 +322,25 @@ def plan_document(result: Any, meta: dict[str, Any]) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------- running
+
+
+def plan_file(store_path: str | Path, corpus: str) -> Path:
+    """Where the last plan of a corpus is kept: beside the store (demo, TUI)."""
+    return Path(store_path).parent / f"plan-{corpus}.json"
+
+
+def training_file(store_path: str | Path, plan: dict[str, Any]) -> Path:
+    """Where running a plan writes its training pairs by default: beside the store."""
+    return (Path(store_path).parent
+            / f"train-{plan['corpus']}-{plan['augmenter']}-{plan['scale']}.jsonl")
+
+
+def main_eval_mode(points: list[dict[str, Any]]) -> str | None:
+    """The evaluation mode with the most pilot points (the planner's default); None if none."""
+    modes = sorted({p["eval_mode"] for p in points})
+    if not modes:
+        return None
+    return max(modes, key=lambda m: sum(p["eval_mode"] == m for p in points))
 
 
 def load_plan(path: str | Path) -> dict[str, Any]:

@@ -99,6 +99,28 @@ def _check_where(store: Store, where: str) -> int:
             from None
 
 
+def check_run(
+    store: Store,
+    corpus: str,
+    run_id: str,
+    *,
+    embedder: Embedder | None = None,
+    models_dir: Path | None = None,
+    round_trip: bool = False,
+    on_progress: Callable[[str, int, int], None] | None = None,
+) -> QualityReport:
+    """The quality pass after a generation: ``process`` on the run's queries with the default
+    filters (the round-trip filter only when asked)."""
+    from dataclasses import replace
+
+    from engine.filters import FilterOptions
+
+    options = QualityOptions(filters=replace(FilterOptions(), round_trip=round_trip),
+                             where=f"run_id = {_q(run_id)}")
+    return process(store, corpus, run_id=run_id, embedder=embedder, models_dir=models_dir,
+                   options=options, on_progress=on_progress)
+
+
 def process(
     store: Store,
     corpus: str,

@@ -206,15 +206,10 @@ def run_generation(store, request, models_dir, *, embed: bool = True, quiet: boo
             )
             bar.update(etask, total=max(n_embedded, 1), completed=max(n_embedded, 1))
     if embed and quality and report.target:
-        from dataclasses import replace
+        from engine.quality import check_run
 
-        from engine.filters import FilterOptions
-        from engine.quality import QualityOptions, process
-
-        options = QualityOptions(filters=replace(FilterOptions(), round_trip=round_trip),
-                                 where=f"run_id = '{report.run_id}'")
-        report.quality = process(store, request.corpus, run_id=report.run_id,
-                                 embedder=embedder, models_dir=models_dir, options=options)
+        report.quality = check_run(store, request.corpus, report.run_id, embedder=embedder,
+                                   models_dir=models_dir, round_trip=round_trip)
     return report, n_embedded
 
 
@@ -579,14 +574,14 @@ def _demo_plan(store, corpus: str, augmenter: str, budget: float, models_dir) ->
     for w in made.plan.warnings:
         out.print(f"   [yellow]warning:[/yellow] {w}", highlight=False)
     doc = planning.plan_document(made.plan, made.meta)
-    plan_path = store.path.parent / f"plan-{corpus}.json"
+    plan_path = planning.plan_file(store.path, corpus)
     from tui.cli_plan import write_json
 
     write_json(plan_path, doc)
     if doc["scale"] == 0:
         out.print(f"9. nothing to run: the plan keeps the zero-shot retriever ({plan_path})")
         return
-    target = store.path.parent / f"train-{corpus}-{doc['augmenter']}-{doc['scale']}.jsonl"
+    target = planning.training_file(store.path, doc)
     out.print(f"9. running the plan ({plan_path}): {doc['scale']:,} accepted "
               f"{doc['augmenter']} queries")
     summary = planning.execute_plan(store, doc, target, models_dir=models_dir,

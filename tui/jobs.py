@@ -250,14 +250,10 @@ def generate_job(
     emit: Emit,
     should_stop: Callable[[], bool],
 ) -> dict[str, Any]:
-    """Generate (resumable), then embed and run the quality pass on the run's queries.
+    """Generate (resumable), then the quality pass on the run's queries (embedding them).
     Emits ``("progress", JobStats as dict)`` after every committed batch and later stage."""
-    from dataclasses import replace
-
-    from engine.embed import Embedder, embed_pending
-    from engine.filters import FilterOptions
     from engine.generate import GenerateRequest, generate
-    from engine.quality import QualityOptions, process, status_counts
+    from engine.quality import check_run, status_counts
     from store import Store, sql_str
 
     store = Store(Path(store_path))
@@ -290,25 +286,12 @@ def generate_job(
     )
     stats.run_id = report.run_id
     if report.status == "finished" and report.target:
-        embedder = Embedder(models_dir=models)
-        embed_pending(
+        # embeds the new queries first (stage "embed queries"), then filters and dedup
+        check_run(
             store,
             request.corpus,
-            embedder=embedder,
+            report.run_id,
             models_dir=models,
-            on_progress=lambda d, t: post(phase="embed", total=t, done=d),
-        )
-        options_ = QualityOptions(
-            filters=replace(FilterOptions(), round_trip=False),
-            where=f"run_id = {sql_str(report.run_id)}",
-        )
-        process(
-            store,
-            request.corpus,
-            run_id=report.run_id,
-            embedder=embedder,
-            models_dir=models,
-            options=options_,
             on_progress=lambda stage, d, t: post(phase=stage, total=t, done=d),
         )
     counts = status_counts(store, f"run_id = {sql_str(report.run_id)}")

@@ -103,7 +103,9 @@ class PlanReady(Message):
 
 def plan_path(store_path: Path, corpus: str) -> Path:
     """Where the last plan of a corpus is kept: next to the store, as ``augplan demo`` does."""
-    return store_path.parent / f"plan-{corpus}.json"
+    from engine.planning import plan_file
+
+    return plan_file(store_path, corpus)
 
 
 def latest_plan(store_path: Path) -> dict[str, Any] | None:
@@ -121,10 +123,11 @@ def latest_plan(store_path: Path) -> dict[str, Any] | None:
 def pilot_summary(pilots: list[dict[str, Any]]) -> list[tuple[str, str, str, int, int, float]]:
     """(retriever, augmenter, eval set, n, seeds, mean nDCG@10) per pilot scale, of the
     evaluation mode with the most points (the one the planner uses by default)."""
-    modes = [p["eval_mode"] for p in pilots]
-    if not modes:
+    from engine.planning import main_eval_mode
+
+    mode = main_eval_mode(pilots)
+    if mode is None:
         return []
-    mode = max(sorted(set(modes)), key=modes.count)
     groups: dict[tuple[str, str, str, int], list[float]] = {}
     for p in pilots:
         if p["eval_mode"] == mode:
@@ -486,11 +489,11 @@ class PlanPane(VerticalScroll):
 
     @work(thread=True, exclusive=True, group="execute", exit_on_error=False)
     def _execute(self, doc: dict[str, Any]) -> None:
+        from engine.planning import training_file
+
         ctx = context(self)
         post = lambda m: self.post_message(TaskEvent("run plan", m))
-        target = ctx.store_path.parent / (
-            f"train-{doc['corpus']}-{doc['augmenter']}-{doc['scale']}.jsonl"
-        )
+        target = training_file(ctx.store_path, doc)
         try:
             post(f"{doc['augmenter']}: {doc['scale']:,} accepted queries of {doc['corpus']}")
             summary = run_job(
