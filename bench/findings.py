@@ -103,6 +103,39 @@ def plot(points: list, retriever: str, mode: str, path: Path) -> None:
     plt.close(fig)
 
 
+def costs(store: Store, corpus: str) -> dict:
+    """What the grid cost on this machine, from the store: generation rate of each augmenter's
+    runs, and per retriever the training rate and evaluation seconds of its pilot points."""
+    import polars as pl
+
+    runs = pl.DataFrame(store.runs(f"corpus = '{corpus}'"))
+    out: dict = {"generation": {}, "pilots": {}}
+    if runs.height:
+        g = (runs.filter(pl.col("seconds") > 0)
+             .with_columns((pl.col("generated") / pl.col("seconds")).alias("qps"))
+             .group_by("augmenter")
+             .agg(pl.col("generated").sum(), pl.col("qps").min().alias("qps_min"),
+                  pl.col("qps").max().alias("qps_max")))
+        out["generation"] = {r["augmenter"]: r for r in g.to_dicts()}
+    p = pl.DataFrame(store.pilots(f"corpus = '{corpus}' AND kind = 'synthetic'"))
+    if p.height:
+        t = (p.filter(pl.col("train_seconds") > 0)
+             .with_columns((pl.col("scale") / pl.col("train_seconds")).alias("pps"))
+             .group_by("retriever", "eval_mode")
+             .agg(pl.col("pps").min().alias("pairs_per_s_min"),
+                  pl.col("pps").max().alias("pairs_per_s_max"),
+                  pl.col("eval_seconds").min().alias("eval_s_min"),
+                  pl.col("eval_seconds").max().alias("eval_s_max")))
+        out["pilots"] = {f"{r['retriever']} ({r['eval_mode']})": r for r in t.to_dicts()}
+    for a, r in sorted(out["generation"].items()):
+        print(f"generation {a}: {r['generated']:,} queries, {r['qps_min']:.2f}-{r['qps_max']:.2f} "
+              "queries/s per run")
+    for k, r in sorted(out["pilots"].items()):
+        print(f"pilots {k}: training {r['pairs_per_s_min']:.1f}-{r['pairs_per_s_max']:.1f} "
+              f"pairs/s, evaluation {r['eval_s_min']:.1f}-{r['eval_s_max']:.1f} s")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpus", default="scifact")
@@ -136,6 +169,7 @@ def main() -> None:
         summary["backtest"] = [r.to_dict() for r in rows]
         summary["eval_mode"] = mode
         result[retriever] = summary
+    result["costs"] = costs(store, args.corpus)
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
 
