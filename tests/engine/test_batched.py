@@ -130,11 +130,11 @@ def test_prompt_without_the_prefix_is_refused(
 
 
 def test_k_quant_model_matches_sequential(
-    models_dir: Path, rendered: list[str], template: prompts.PromptTemplate
+    gemma: Path, rendered: list[str], template: prompts.PromptTemplate
 ) -> None:
     """Gemma 3 270M is a Q4_K_M file: with repacked weights its greedy outputs changed with the
     decode grouping; both backends load the file layout, so they agree."""
-    path = catalogue.verify("gemma3-270m", models_dir)
+    path = gemma
     some = rendered[:8]
     seq = LlamaCppBackend(path, n_batch=128)
     try:

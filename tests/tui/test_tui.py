@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
+import shutil
 import time
 from pathlib import Path
 
@@ -28,7 +30,7 @@ from engine.generate import GenerateRequest
 from engine.profiles import import_profiles
 from store import Store
 from store import corpus as corpus_io
-from tests.test_plan_cli import PROFILES  # the same planner cost profiles
+from tests.helpers import PROFILES  # the same planner cost profiles
 from tui.app import AugplanApp
 from tui.cli import run_generation
 from tui.screens.help import HelpScreen
@@ -496,6 +498,28 @@ def test_snapshot_browse(snap_compare, gen_store: Path, models_dir: Path) -> Non
     assert snap_compare(app, terminal_size=SIZE, run_before=_before("browse", search))
 
 
-def test_snapshot_models(snap_compare, tmp_path: Path, models_dir: Path) -> None:
-    app = AugplanApp(tmp_path / "store", models_dir)
+def built_models_folder(root: Path, *models: Path) -> Path:
+    """A models folder holding exactly the given pulled models (hard links where the file
+    system allows, else copies), so a snapshot never depends on what this machine holds."""
+    folder = root / "models"
+    folder.mkdir()
+
+    def link(src: str, dst: str) -> None:
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copy2(src, dst)
+
+    for m in models:
+        if m.is_dir():
+            shutil.copytree(m, folder / m.name, copy_function=link)
+        else:
+            link(str(m), str(folder / m.name))
+    return folder
+
+
+def test_snapshot_models(snap_compare, tmp_path: Path, smollm2: Path, minilm: Path) -> None:
+    """The Models pane over a folder this test builds: SmolLM2 and MiniLM present, the other
+    three catalogue models absent."""
+    app = AugplanApp(tmp_path / "store", built_models_folder(tmp_path, smollm2, minilm))
     assert snap_compare(app, terminal_size=SIZE, run_before=_before("models"))

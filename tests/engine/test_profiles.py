@@ -20,10 +20,6 @@ SMOL = "smollm2-135m"
 @pytest.fixture(scope="module")
 def measured(tmp_path_factory: pytest.TempPathFactory, models_dir: Path, data_dir: Path):
     """(store, profile) after one measurement of SmolLM2 on 4 passages."""
-    try:
-        catalogue.verify(SMOL, models_dir)
-    except AugplanError as exc:
-        pytest.skip(f"{SMOL} not available: {exc}")
     store = Store(tmp_path_factory.mktemp("profiles") / "store")
     profile = profiles.measure_augmenter(SMOL, passages=4, store=store, models_dir=models_dir,
                                          data_dir=data_dir)

@@ -16,7 +16,7 @@ from engine import evaluate, pilot
 from store import Store
 from store import corpus as corpus_io
 from store.errors import AugplanError
-from tests.test_cli import make_env, ok, run, user_error
+from tests.helpers import make_env, ok, run, user_error
 
 SMOL = "smollm2-135m"
 

@@ -17,39 +17,10 @@ import pytest
 
 from engine import catalogue
 from store import Store, schemas
+from tests.helpers import ROOT, make_env, ok, run, user_error
 
-ROOT = Path(__file__).resolve().parents[1]
-AUGPLAN = Path(sys.executable).parent / "augplan"
 SMOL = "smollm2-135m"
 N = 5
-
-
-def run(args: list[str], env: dict[str, str], *, timeout: float = 900):
-    return subprocess.run([str(AUGPLAN), *args], env=env, capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT, check=False)
-
-
-def make_env(store: Path, models_dir: Path, data_dir: Path | None = None, **extra: str):
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    env.update(AUGPLAN_STORE=str(store), AUGPLAN_MODELS_DIR=str(models_dir), NO_COLOR="1")
-    if data_dir is not None:
-        env["AUGPLAN_DATA_DIR"] = str(data_dir)
-    env.update(extra)
-    return env
-
-
-def ok(proc: subprocess.CompletedProcess) -> str:
-    assert proc.returncode == 0, proc.stderr
-    assert "Traceback" not in proc.stderr
-    return proc.stdout
-
-
-def user_error(proc: subprocess.CompletedProcess) -> str:
-    """The error text of a command that must fail as a user error (exit 2, no traceback)."""
-    assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr
-    assert "augplan: error:" in proc.stderr
-    return proc.stderr
 
 
 @pytest.fixture(scope="module")
