@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 
 from engine import catalogue
-from store import Store, sql_str
+from store import Selection, Store
 
 DEFAULT_EMBEDDER = "minilm-l6"
 
@@ -54,11 +54,9 @@ def embed_pending(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> int:
     """Embed every stored query (of a corpus) that has no vector yet; returns how many."""
-    where = "vector IS NULL AND query != ''"
     if corpus:
         store.corpus_info(corpus)  # an unknown name is an error, not "0 embedded"
-        where += f" AND corpus = {sql_str(corpus)}"
-    pending = store.augmentations(where)
+    pending = store.augmentations(Selection(corpus=corpus, embedded=False, has_query=True))
     total = pending.num_rows
     if total == 0:
         return 0

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from store import Store, sql_str
+from store import Store
 from store.errors import AugplanError
 
 METRICS = ("ndcg@10", "recall@100", "mrr@10")
@@ -56,15 +56,12 @@ def load_eval_set(store: Store, spec: str) -> EvalSet:
         known = ", ".join(c["name"] for c in store.corpora()) or "none"
         raise AugplanError(f"--eval {spec!r}: no corpus {corpus!r} in the store (corpora: {known})",
                            hint=f"augplan corpus import {corpus} --name {corpus}")
-    q = sql_str(corpus)
-    qrels = pl.from_arrow(store.scan("qrels",
-                                     f"corpus = {q} AND split = {sql_str(split)} AND score > 0"))
+    qrels = pl.from_arrow(store.qrels(corpus, split, positive=True))
     if qrels.height == 0:
-        splits = sorted(set(store.scan("qrels", f"corpus = {q}", ["split"])
-                            .column("split").to_pylist()))
+        splits = store.qrel_splits(corpus)
         raise AugplanError(f"--eval {spec!r}: corpus {corpus!r} has no qrels for split "
                            f"{split!r} (splits with qrels: {', '.join(splits) or 'none'})")
-    queries = pl.from_arrow(store.scan("queries", f"corpus = {q}", ["query_id", "text"]))
+    queries = pl.from_arrow(store.queries(corpus))
     queries = queries.filter(pl.col("query_id").is_in(qrels["query_id"].unique().implode()))
     queries = queries.sort("query_id")
     if queries.height == 0:

@@ -51,7 +51,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from engine.embed import Embedder
-from store import Store, sql_str
+from store import Selection, Store
 from store.dedup import load_checks
 from store.errors import AugplanError
 
@@ -263,7 +263,7 @@ def passage_matrix(
     passages = store.passages(corpus)
     hashes = passages.column("passage_hash")
     unique = pc.unique(hashes)
-    cached = _cached_vectors(store, embedder.name, unique)
+    cached = store.passage_vectors(embedder.name, unique)
     have = set(cached.column("passage_hash").to_pylist())
     todo_mask = pc.invert(pc.is_in(unique, pa.array(list(have), pa.string())))
     todo = pc.filter(unique, todo_mask).to_pylist()
@@ -293,16 +293,6 @@ def passage_matrix(
     pos = pc.index_in(hashes, cached.column("passage_hash")).to_numpy(zero_copy_only=False)
     matrix = _matrix(cached.column("vector"))[pos]
     return passages, matrix, encoded
-
-
-def _cached_vectors(store: Store, embedder: str, hashes: pa.Array) -> pa.Table:
-    where = f"embedder = {sql_str(embedder)}"
-    if len(hashes) <= 2000:
-        wanted = ",".join("'" + h + "'" for h in hashes.to_pylist())
-        where += f" AND passage_hash IN ({wanted})" if wanted else " AND false"
-        return store.scan("passage_vectors", where, ["passage_hash", "vector"])
-    rows = store.scan("passage_vectors", where, ["passage_hash", "vector"])
-    return rows.filter(pc.is_in(rows.column("passage_hash"), hashes))
 
 
 def _vector_array(vecs: np.ndarray) -> pa.FixedSizeListArray:
@@ -338,7 +328,7 @@ def apply_filters(
     store: Store,
     corpus: str,
     *,
-    where: str | None = None,
+    selection: Selection | None = None,
     embedder: Embedder | None = None,
     models_dir: Path | None = None,
     options: FilterOptions | None = None,
@@ -354,9 +344,7 @@ def apply_filters(
     options = options or FilterOptions()
     options.validate()
     store.corpus_info(corpus)
-    selection = f"corpus = {sql_str(corpus)}" + (f" AND ({where})" if where
-                                                                   else "")
-    rows = store.augmentations(selection)
+    rows = store.augmentations((selection or Selection()).narrow(corpus=corpus))
     report = FilterReport(selected=rows.num_rows)
     if rows.num_rows == 0:
         return report

@@ -33,7 +33,7 @@ BACKENDS = ("llama.cpp", "llama.cpp-sequential", "transformers", "http")
 class GenerateRequest:
     corpus: str
     augmenter: str
-    strategy: str = "inpars"
+    strategy: str = prompts.DEFAULT_STRATEGY
     limit: int | None = None  # the first n passages of the corpus (file order)
     passages: tuple[str, ...] = ()  # or these passage ids, in this order
     per_passage: int = 1
@@ -289,8 +289,8 @@ def generate(
     def cancelled() -> bool:
         if should_stop is not None and should_stop():
             return True
-        current = store.runs(f"run_id = '{run_id}'")
-        return bool(current) and current[0]["status"] == "cancelling"
+        current = store.run(run_id)
+        return current is not None and current["status"] == "cancelling"
 
     def checkpoint(status: str, message: str = "") -> None:
         store.update_run(run_id, status=status, message=message,
@@ -400,13 +400,18 @@ def generate(
 def resume(store: Store, run_id: str, *, models_dir: Path | None = None,
            on_progress: Callable[[Progress], None] | None = None) -> GenerateReport:
     """Continue a run from its manifest: only what is missing is generated."""
-    found = store.runs(f"run_id = '{run_id}'")
-    if not found:
-        raise AugplanError(f"no run {run_id!r}", hint="augplan runs list")
-    manifest = json.loads(found[0]["manifest"])
+    manifest = json.loads(find_run(store, run_id)["manifest"])
     request = GenerateRequest.from_manifest(manifest)
     return generate(store, request, models_dir=models_dir, run_id=run_id,
                     on_progress=on_progress)
+
+
+def find_run(store: Store, run_id: str) -> dict[str, Any]:
+    """A run's record; an unknown id is a user error."""
+    run = store.run(run_id)
+    if run is None:
+        raise AugplanError(f"no run {run_id!r}", hint="augplan runs list")
+    return run
 
 
 def run_state(run: dict[str, Any]) -> str:
@@ -434,10 +439,7 @@ def _alive(pid: int) -> bool:
 
 def cancel(store: Store, run_id: str) -> str:
     """Ask a running run to stop after its current batch (or mark an interrupted one)."""
-    found = store.runs(f"run_id = '{run_id}'")
-    if not found:
-        raise AugplanError(f"no run {run_id!r}", hint="augplan runs list")
-    state = run_state(found[0])
+    state = run_state(find_run(store, run_id))
     if state == "running":
         store.update_run(run_id, status="cancelling")
         return "cancelling"
@@ -478,5 +480,6 @@ def load_examples(store: Store, corpus: str, *, split: str | None = None,
     return tuple(pairs)
 
 
-__all__ = ["BACKENDS", "GenerateReport", "GenerateRequest", "Progress", "cancel", "generate",
+__all__ = ["BACKENDS", "GenerateReport", "GenerateRequest", "Progress", "cancel", "find_run",
+           "generate",
            "load_examples", "open_backend", "plan_rows", "resolve_plan", "resume", "run_state"]

@@ -27,7 +27,8 @@ from typing import Any
 
 from engine import catalogue, retrievers
 from engine.evaluate import Evaluator, load_eval_set
-from store import Store, now, sql_str
+from engine.prompts import DEFAULT_STRATEGY
+from store import Store, now
 from store.errors import AugplanError
 from store.keys import canonical_json
 
@@ -76,7 +77,7 @@ class PilotRequest:
     corpus: str
     retriever: str
     augmenters: tuple[str, ...]
-    strategy: str = "inpars"
+    strategy: str = DEFAULT_STRATEGY
     scales: tuple[int, ...] = (250, 500, 1000, 2000)
     seeds: tuple[int, ...] = (0, 1)
     evals: tuple[str, ...] = ()  # NAME:SPLIT; default: the corpus' test split
@@ -141,7 +142,7 @@ def device_name() -> str:
 
 def passage_order(store: Store, corpus: str, sample_seed: int) -> list[tuple[str, str]]:
     """(passage_id, passage_hash) of the corpus in the pilot's seeded order."""
-    t = store.scan("passages", f"corpus = {sql_str(corpus)}", ["passage_id", "passage_hash"])
+    t = store.passages(corpus, columns=["passage_id", "passage_hash"])
     pairs = list(zip(t.column("passage_id").to_pylist(), t.column("passage_hash").to_pylist(),
                      strict=True))
     return sorted(pairs, key=lambda p: hashlib.sha256(
@@ -248,13 +249,11 @@ def _passage_texts(store: Store, corpus: str, ids: Sequence[str]) -> dict[str, s
 
 def human_pairs(store: Store, corpus: str, split: str) -> list[tuple[str, str]]:
     """Every positive (query, passage) pair of a qrels split, in a fixed order ([] if none)."""
-    q = sql_str(corpus)
-    qrels = store.scan("qrels", f"corpus = {q} AND split = {sql_str(split)} AND score > 0",
-                       ["query_id", "passage_id"]).to_pylist()
-    if not qrels:
+    qrels = store.qrels(corpus, split, positive=True).select(["query_id", "passage_id"])
+    if qrels.num_rows == 0:
         return []
-    queries = {r["query_id"]: r["text"] for r in store.scan(
-        "queries", f"corpus = {q}", ["query_id", "text"]).to_pylist()}
+    qrels = qrels.to_pylist()
+    queries = {r["query_id"]: r["text"] for r in store.queries(corpus).to_pylist()}
     qrels = sorted((r["query_id"], r["passage_id"]) for r in qrels if r["query_id"] in queries)
     texts = _passage_texts(store, corpus, [p for _, p in qrels])
     return [(queries[qid], texts[pid]) for qid, pid in qrels]
@@ -377,8 +376,7 @@ def run_pilot(
         config_hash = _hash(config)
         ids = {ev.evalset.name: _hash({"config": config_hash, "eval": ev.evalset.name,
                                       **eval_cfg}) for ev in evaluators}
-        stored = {r["point_id"]: r for r in store.pilots(
-            "point_id IN (" + ",".join(f"'{i}'" for i in ids.values()) + ")")}
+        stored = {r["point_id"]: r for r in store.pilots(point_ids=list(ids.values()))}
         label = (f"{request.retriever} {config.get('augmenter') or config['kind']} "
                  f"n={config['scale']} seed={seed}")
         if len(stored) == len(ids):
@@ -480,8 +478,7 @@ def next_point_request(store: Store, corpus: str, retriever: str, augmenter: str
     configuration wins when the pilots mix several."""
     from collections import Counter
 
-    rows = store.pilots(f"corpus = {sql_str(corpus)} AND retriever = {sql_str(retriever)} "
-                        "AND kind = 'synthetic'")
+    rows = store.pilots(corpus=corpus, retriever=retriever, kind="synthetic")
     if strategy:
         rows = [r for r in rows if r["strategy"] == strategy]
     if not rows:

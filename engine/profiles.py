@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.backends.transformers_backend import cpu_name
+from engine.prompts import DEFAULT_STRATEGY
 from store.errors import AugplanError
 
 if TYPE_CHECKING:
@@ -273,12 +274,7 @@ def stored_profiles(
     device: str | None = None,
 ) -> list[Profile]:
     """Profiles in the store, oldest first, optionally of one kind, name or device."""
-    clauses = []
-    for column, value in (("kind", kind), ("name", name), ("device", device)):
-        if value is not None:
-            quoted = value.replace("'", "''")
-            clauses.append(f"{column} = '{quoted}'")
-    rows = store.profiles(" AND ".join(clauses) or None)
+    rows = store.profiles(kind=kind, name=name, device=device)
     return [
         AugmenterProfile.from_row(r) if r["kind"] == "augmenter" else TrainingProfile.from_row(r)
         for r in rows
@@ -483,7 +479,7 @@ def parse_profiles(text: str, file: str, *, source: str | None = None) -> Profil
         result.augmenters.append(
             AugmenterProfile(
                 augmenter=name,
-                strategy=t.get("strategy", "inpars"),
+                strategy=t.get("strategy", DEFAULT_STRATEGY),
                 backend=t.get("backend", "llama.cpp"),
                 device=t["device"],
                 threads=int(t.get("threads", 0)),
@@ -616,7 +612,7 @@ def _run(
 def measure_augmenter(
     augmenter: str,
     *,
-    strategy: str = "inpars",
+    strategy: str = DEFAULT_STRATEGY,
     backend: str = "llama.cpp",
     passages: int = 32,
     store: Store | None = None,

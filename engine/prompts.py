@@ -27,6 +27,8 @@ _PREFIXES = re.compile(
 )
 _SENTINEL = "\u0000DOCUMENT\u0000"
 FORMS = ("completion", "chat")
+#: the strategy used when none is named: vanilla InPars few-shot
+DEFAULT_STRATEGY = "inpars"
 
 
 def _words(text: str, limit: int) -> str:

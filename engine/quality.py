@@ -23,13 +23,10 @@ import pyarrow as pa
 from engine import filters as _filters
 from engine.embed import Embedder, embed_pending
 from engine.filters import FilterOptions, FilterReport
-from store import Store
-from store import sql_str as _q
+from store import STATUSES, Selection, Store
 from store.dedup import SCOPES, dedup, load_checks
 from store.diversity import diversity_scores
 from store.errors import AugplanError
-
-STATUSES = ("ok", "filtered", "duplicate", "empty")
 
 
 @dataclass(frozen=True)
@@ -42,7 +39,7 @@ class QualityOptions:
     semantic_threshold: float = 0.95
     lexical_threshold: float = 0.8
     scope: str = "all"  # duplicates across the whole selection, or only within a passage
-    where: str | None = None  # an extra SQL filter on the rows
+    where: str | None = None  # a user's own SQL filter on the rows (passed as given)
     recheck: bool = False  # measure rows filtered or marked duplicate before again
     diversity: bool = True
     diversity_sample: int = 500
@@ -64,7 +61,7 @@ class QualityOptions:
 class QualityReport:
     corpus: str
     run_id: str | None
-    where: str  # the SQL selection the stage worked on
+    where: str  # the selection the stage worked on, in words
     selected: int
     embedded: int
     filters: FilterReport | None
@@ -80,23 +77,10 @@ class QualityReport:
         return d
 
 
-def selection(corpus: str | None, run_id: str | None = None, where: str | None = None) -> str:
-    """The SQL filter of a corpus, a run and an extra condition (any may be None)."""
-    parts = [f"corpus = {_q(corpus)}" if corpus else None,
-             f"run_id = {_q(run_id)}" if run_id else None,
-             f"({where})" if where else None]
-    return " AND ".join(p for p in parts if p) or "true"
-
-
-def _check_where(store: Store, where: str) -> int:
-    """Rows matching a SQL filter; a filter LanceDB cannot read is a user error."""
-    try:
-        return store.count("augmentations", where)
-    except (ValueError, RuntimeError, OSError) as exc:
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise AugplanError(f"--where {where!r}: {msg}",
-                           hint="use SQL on the columns, e.g. \"augmenter = 'smollm2-135m'\"") \
-            from None
+def selection(corpus: str | None, run_id: str | None = None, where: str | None = None
+              ) -> Selection:
+    """The rows of a corpus, a run and a user's own filter (any may be None)."""
+    return Selection(corpus=corpus, run=run_id, where=where)
 
 
 def check_run(
@@ -115,8 +99,7 @@ def check_run(
 
     from engine.filters import FilterOptions
 
-    options = QualityOptions(filters=replace(FilterOptions(), round_trip=round_trip),
-                             where=f"run_id = {_q(run_id)}")
+    options = QualityOptions(filters=replace(FilterOptions(), round_trip=round_trip))
     return process(store, corpus, run_id=run_id, embedder=embedder, models_dir=models_dir,
                    options=options, on_progress=on_progress)
 
@@ -141,20 +124,19 @@ def process(
     options.validate()
     store.corpus_info(corpus)
     if run_id is not None:
-        runs = store.runs(f"run_id = {_q(run_id)}")
-        if not runs:
+        run = store.run(run_id)
+        if run is None:
             raise AugplanError(f"--run {run_id!r}: no such run", hint="augplan runs list")
-        if runs[0]["corpus"] != corpus:
-            raise AugplanError(f"--run {run_id!r} belongs to corpus {runs[0]['corpus']!r}, "
+        if run["corpus"] != corpus:
+            raise AugplanError(f"--run {run_id!r} belongs to corpus {run['corpus']!r}, "
                                f"not {corpus!r}")
-    where = selection(None, run_id, options.where)
     sel = selection(corpus, run_id, options.where)
-    selected = _check_where(store, sel)
+    selected = store.count_augmentations(sel)
     seconds: dict[str, float] = {}
 
     t0 = time.perf_counter()
-    pending = store.count("augmentations",
-                          f"corpus = {_q(corpus)} AND vector IS NULL AND query != ''")
+    pending = store.count_augmentations(Selection(corpus=corpus, embedded=False,
+                                                  has_query=True))
     needs_model = pending > 0 or (options.run_filters and options.filters.round_trip)
     if needs_model and embedder is None:
         embedder = Embedder(models_dir=models_dir)
@@ -171,7 +153,7 @@ def process(
     if options.run_filters:
         t0 = time.perf_counter()
         filter_report = _filters.apply_filters(
-            store, corpus, where=where if where != "true" else None, embedder=embedder,
+            store, corpus, selection=sel, embedder=embedder,
             options=options.filters, reset=options.recheck, on_progress=on_progress,
         )
         seconds["filters"] = round(time.perf_counter() - t0, 3)
@@ -180,7 +162,7 @@ def process(
     if options.dedup:
         t0 = time.perf_counter()
         dedup_counts = dedup(
-            store, corpus, where=where if where != "true" else None,
+            store, corpus, selection=sel,
             semantic_threshold=options.semantic_threshold,
             lexical_threshold=options.lexical_threshold, scope=options.scope,
             reset=options.recheck, seed=options.seed,
@@ -198,25 +180,25 @@ def process(
         seconds["diversity"] = round(time.perf_counter() - t0, 3)
 
     return QualityReport(
-        corpus=corpus, run_id=run_id, where=sel, selected=selected, embedded=embedded,
+        corpus=corpus, run_id=run_id, where=sel.describe(), selected=selected, embedded=embedded,
         filters=filter_report, dedup=dedup_counts, status=status_counts(store, sel),
         reasons=reason_counts(store, sel), diversity=scores, seconds=seconds,
     )
 
 
-def status_counts(store: Store, where: str) -> dict[str, int]:
+def status_counts(store: Store, selection: Selection) -> dict[str, int]:
     """Rows per status in a selection (every status listed, zeros included)."""
-    t = store.augmentations(where, ["status"])
+    t = store.augmentations(selection, ["status"])
     counts = {s: 0 for s in STATUSES}
     for s in t.column("status").to_pylist():
         counts[s or "ok"] = counts.get(s or "ok", 0) + 1
     return counts
 
 
-def reason_counts(store: Store, where: str) -> dict[str, dict[str, int]]:
+def reason_counts(store: Store, selection: Selection) -> dict[str, dict[str, int]]:
     """Rows of a selection that are not ok, per status and reason name (the part before ':'),
     most frequent first: ``{"filtered": {"too_short": 3, ...}, "duplicate": {...}, ...}``."""
-    t = store.augmentations(f"({where}) AND status != 'ok'", ["status", "reason"])
+    t = store.augmentations(selection.narrow(exclude_status="ok"), ["status", "reason"])
     if t.num_rows == 0:
         return {}
     df = pl.from_arrow(t).with_columns(
@@ -230,7 +212,7 @@ def reason_counts(store: Store, where: str) -> dict[str, dict[str, int]]:
 
 def diversity_for(
     store: Store,
-    where: str | None = None,
+    selection: Selection | None = None,
     *,
     statuses: tuple[str, ...] | None = None,
     sample: int = 500,
@@ -243,10 +225,9 @@ def diversity_for(
     The copy rate uses the filters' ``copied`` measurement where a row has one and measures the
     others against their passage here.
     """
-    where = where or "true"
-    _check_where(store, where)
+    selection = selection or Selection()
     rows = store.augmentations(
-        where, ["corpus", "passage_id", "query", "status", "checks", "vector"]
+        selection, ["corpus", "passage_id", "query", "status", "checks", "vector"]
     )
     df_status = rows.column("status").to_pylist()
     queries = rows.column("query").to_pylist()
@@ -260,7 +241,7 @@ def diversity_for(
     vectors = _vectors_or_zero(rows.column("vector"), store.dim) if rows.num_rows else None
     scores = diversity_scores(queries, vectors, keys, copy_flags=_copy_flags(store, rows),
                               sample=sample, seed=seed)
-    scores["where"] = where
+    scores["where"] = selection.describe()
     scores["statuses"] = list(statuses) if statuses else "all non-empty"
     return scores
 

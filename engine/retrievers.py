@@ -20,6 +20,9 @@ from typing import Any
 from engine import catalogue
 from store.errors import AugplanError
 
+#: the retriever a pilot or a plan uses when none is named
+DEFAULT_RETRIEVER = "minilm-l6"
+
 
 @dataclass(frozen=True)
 class RetrieverSpec:

@@ -1,6 +1,12 @@
-"""augplan's store: LanceDB tables of corpora, synthetic queries and runs (the only lancedb user)."""
+"""augplan's store: LanceDB tables of corpora, synthetic queries, runs, profiles and pilots.
 
-from store._db import Store, default_path, now, sql_str
+The only package that imports lancedb. Callers describe rows with typed selections
+(:class:`Selection`) and keyword filters; the store writes its own filters.
+"""
+
+from store._db import Store
+from store._util import default_path, now
 from store.errors import AugplanError
+from store.selection import STATUSES, Selection
 
-__all__ = ["AugplanError", "Store", "default_path", "now", "sql_str"]
+__all__ = ["STATUSES", "AugplanError", "Selection", "Store", "default_path", "now"]

@@ -52,8 +52,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from store._db import Store, _q
+from store._db import Store
 from store.errors import AugplanError
+from store.selection import Selection
 
 SCOPES = ("all", "passage")
 _EDGE_PUNCT = re.compile(r"^[\W_]+|[\W_]+$")
@@ -391,7 +392,7 @@ def dedup(
     store: Store,
     corpus: str,
     *,
-    where: str | None = None,
+    selection: Selection | None = None,
     semantic_threshold: float = 0.95,
     lexical_threshold: float = 0.8,
     scope: str = "all",
@@ -401,7 +402,7 @@ def dedup(
     trees: int = 16,
     seed: int = 0,
 ) -> dict[str, int]:
-    """Mark duplicate rows of a corpus (optionally of a SQL selection); one commit.
+    """Mark duplicate rows of a corpus (optionally of a narrower selection); one commit.
 
     Returns counts: ``selected`` rows, ``candidates`` (status ok), ``exact``, ``semantic``,
     ``lexical`` and total ``duplicates`` newly marked, ``kept``, and ``unembedded`` candidates
@@ -414,8 +415,7 @@ def dedup(
         if not 0.0 < value <= 1.0:
             raise AugplanError(f"{name} {value}: use a value in (0, 1]")
     store.corpus_info(corpus)
-    selection = f"corpus = {_q(corpus)}" + (f" AND ({where})" if where else "")
-    rows = store.augmentations(selection)
+    rows = store.augmentations((selection or Selection()).narrow(corpus=corpus))
     counts = {"selected": rows.num_rows, "candidates": 0, "exact": 0, "semantic": 0,
               "lexical": 0, "duplicates": 0, "kept": 0, "unembedded": 0}
     if rows.num_rows == 0:
@@ -508,7 +508,7 @@ def dedup(
 
 def _rank_order(store: Store, corpus: str, rows: pa.Table, cand: np.ndarray) -> np.ndarray:
     """Positions into ``cand`` sorted by (passage ordinal, created_at, idx, uid)."""
-    passages = store.scan("passages", f"corpus = {_q(corpus)}", ["passage_id", "ordinal"])
+    passages = store.passages(corpus, columns=["passage_id", "ordinal"])
     ordinal = dict(zip(passages.column("passage_id").to_pylist(),
                        passages.column("ordinal").to_pylist(), strict=True))
     big = len(ordinal) + 1

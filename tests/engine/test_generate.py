@@ -14,7 +14,7 @@ from engine import catalogue, prompts
 from engine.embed import Embedder, embed_pending
 from engine.generate import GenerateRequest, generate
 from engine.search import search_queries
-from store import AugplanError, Store
+from store import AugplanError, Selection, Store
 from store import corpus as corpus_io
 from store.keys import augmentation_key, canonical_json
 
@@ -47,7 +47,7 @@ def embedded(gen, embedder: Embedder) -> tuple[int, int]:
 
 
 def _rows(store: Store, corpus: str = "scifact") -> list[dict]:
-    return store.augmentations(f"corpus = '{corpus}'").to_pylist()
+    return store.augmentations(Selection(corpus=corpus)).to_pylist()
 
 
 # ------------------------------------------------------------------------------ generation
@@ -91,7 +91,7 @@ def test_generate_records_every_row(gen) -> None:
         assert r["status"] == ("ok" if r["query"] else "empty")
         assert "\n" not in r["query"]
 
-    run = store.runs(f"run_id = '{report.run_id}'")[0]
+    run = store.run(report.run_id)
     assert (run["status"], run["target"], run["done"], run["generated"]) == ("finished", N, N, N)
     assert run["gen_tokens"] == report.gen_tokens == sum(r["gen_tokens"] for r in rows)
 
@@ -103,7 +103,7 @@ def test_same_request_generates_nothing(gen, models_dir: Path) -> None:
     assert (report.generated, report.already_present, report.copied) == (0, N, 0)
     assert (report.gen_tokens, report.prompt_tokens) == (0, 0)
     assert {r["key"]: r["query"] for r in _rows(store)} == queries
-    run = store.runs(f"run_id = '{report.run_id}'")[0]
+    run = store.run(report.run_id)
     assert (run["status"], run["done"], run["generated"]) == ("finished", N, 0)
     assert report.run_id != first.run_id
 
@@ -113,7 +113,7 @@ def test_a_smaller_limit_is_a_subset(gen, models_dir: Path) -> None:
     report = generate(store, GenerateRequest(corpus="scifact", augmenter=SMOL, limit=5),
                       models_dir=models_dir)
     assert (report.target, report.generated, report.already_present) == (5, 0, 5)
-    assert store.count("augmentations", "corpus = 'scifact'") == N
+    assert store.count_augmentations(Selection(corpus="scifact")) == N
 
 
 def test_bad_requests(gen, models_dir: Path) -> None:
@@ -177,7 +177,8 @@ def _probe(store: Store) -> dict:
 def test_search_modes_return_passages(gen, embedded, embedder: Embedder, mode: str) -> None:
     store, _ = gen
     probe = _probe(store)
-    df = search_queries(store, probe["query"], corpus="scifact", mode=mode, limit=5,
+    df = search_queries(store, probe["query"], selection=Selection(corpus="scifact"), mode=mode,
+                            limit=5,
                         embedder=embedder)
     assert 1 <= df.height <= 5
     assert probe["query"] in df["query"].to_list()
@@ -197,17 +198,19 @@ def test_search_where_filter(gen, embedded, embedder: Embedder) -> None:
     store, _ = gen
     probe = _probe(store)["query"]
     for mode in ("vector", "fts", "hybrid"):
-        hit = search_queries(store, probe, mode=mode, where=f"augmenter = '{SMOL}'",
+        hit = search_queries(store, probe, mode=mode, selection=Selection(where=f"augmenter = '{SMOL}'"),
                              embedder=embedder)
         assert hit.height > 0
         assert set(hit["augmenter"].to_list()) == {SMOL}
-        miss = search_queries(store, probe, mode=mode, where="augmenter = 'gemma3-270m'",
+        miss = search_queries(store, probe, mode=mode,
+                              selection=Selection(where="augmenter = 'gemma3-270m'"),
                               embedder=embedder)
         assert miss.height == 0
         with pytest.raises(AugplanError, match="no_such_column"):
-            search_queries(store, probe, mode=mode, where="no_such_column = 1", embedder=embedder)
+            search_queries(store, probe, mode=mode, selection=Selection(where="no_such_column = 1"),
+                           embedder=embedder)
     with pytest.raises(AugplanError, match="no such corpus"):
-        search_queries(store, probe, corpus="nope", mode="fts")
+        search_queries(store, probe, selection=Selection(corpus="nope"), mode="fts")
     with pytest.raises(AugplanError, match="--mode"):
         search_queries(store, probe, mode="regex")
 
@@ -235,7 +238,7 @@ def test_second_corpus_reuses_rows(gen, embedded, data_dir: Path, models_dir: Pa
             s["query"], s["passage_id"], s["model_sha256"])
         assert r["vector"] == s["vector"]
     assert embed_pending(store, "scifact-again", embedder=object()) == 0  # type: ignore[arg-type]
-    assert store.count("augmentations", "corpus = 'scifact'") == N
+    assert store.count_augmentations(Selection(corpus="scifact")) == N
     # Running it again finds everything in place.
     again = generate(store, GenerateRequest(corpus="scifact-again", augmenter=SMOL, limit=N),
                      models_dir=models_dir)
@@ -266,5 +269,5 @@ def test_corrupted_model_is_refused(gen, models_dir: Path, tmp_path: Path) -> No
     assert "sha256" in info.value.message
     assert entry.sha256 in info.value.message
     assert store.count("augmentations") == before
-    assert store.count("augmentations", "seed = 7") == 0
-    assert not store.runs("status = 'running'")  # no run left looking alive
+    assert store.count_augmentations(Selection(seed=7)) == 0
+    assert not store.runs(status="running")  # no run left looking alive

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from engine import evaluate, pilot
-from store import Store
+from store import Selection, Store
 from store import corpus as corpus_io
 from store.errors import AugplanError
 from tests.helpers import make_env, ok, run, user_error
@@ -94,9 +94,9 @@ def test_tiny_pilot(first: pilot.PilotReport, store: Store) -> None:
         assert p["n_queries"] == 300 and p["device"]
         if p["kind"] != "zero-shot":
             assert p["train_seconds"] > 0
-    assert len(store.pilots("corpus = 'scifact'")) == 4
+    assert len(store.pilots(corpus="scifact")) == 4
     # Training throughput was recorded as a cost profile.
-    assert store.profiles("kind = 'training' AND name = 'static-minilm'")
+    assert store.profiles(kind="training", name="static-minilm")
 
 
 def test_rerun_recomputes_nothing(first: pilot.PilotReport, store: Store,
@@ -114,7 +114,7 @@ def test_selection_is_nested(first: pilot.PilotReport, store: Store, models_dir:
     assert gen_a == gen_b == 0  # all in the cache
     assert big_keys[:24] == small_keys and big[:24] == small
     assert len(set(big_keys)) == 48
-    ok_keys = set(store.scan("augmentations", "status = 'ok'", ["key"]).column("key").to_pylist())
+    ok_keys = set(store.augmentations(Selection(status="ok"), ["key"]).column("key").to_pylist())
     assert set(big_keys) <= ok_keys
 
 
@@ -236,7 +236,7 @@ async def test_tui_next_pilot_and_run_plan(first: pilot.PilotReport, store: Stor
         assert not errors(app)
         log = "\n".join(app.query_one("#plan-log", Log).lines)
         assert "done: 2 points computed, 1 reused" in log  # 2 seeds; the zero-shot point
-        scales = {p["scale"] for p in store.pilots("kind = 'synthetic'")}
+        scales = {p["scale"] for p in store.pilots(kind="synthetic")}
         assert nxt["scale"] in scales
         assert nxt["scale"] in pane.doc["curves"][0]["pilot_scales"]  # replanned with it
         # a budget the cached queries nearly cover: x generates little, then exports

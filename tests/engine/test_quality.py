@@ -30,7 +30,7 @@ from engine.filters import (
     tokens,
 )
 from engine.quality import QualityOptions, diversity_for, process
-from store import AugplanError, Store
+from store import AugplanError, Selection, Store
 from store import corpus as corpus_io
 from store.dedup import (
     char_shingles,
@@ -73,7 +73,7 @@ def add(store: Store, rows: list[dict[str, Any]]) -> None:
 
 
 def by_key(store: Store, corpus: str) -> dict[str, dict[str, Any]]:
-    return {r["key"]: r for r in store.augmentations(f"corpus = '{corpus}'").to_pylist()}
+    return {r["key"]: r for r in store.augmentations(Selection(corpus=corpus)).to_pylist()}
 
 
 def unit(v: np.ndarray) -> list[float]:
@@ -221,7 +221,7 @@ def test_round_trip_on_scifact(sci: Store, embedder: Embedder) -> None:
         row("sci40", "offtopic", "70490",
             "mechanisms linking obesity to insulin resistance in type 2 diabetes"),
     ])
-    report = apply_filters(sci, "sci40", where="key IN ('match', 'offtopic')",
+    report = apply_filters(sci, "sci40", selection=Selection(keys=("match", "offtopic")),
                            embedder=embedder, options=FilterOptions(round_trip_k=20))
     rows = by_key(sci, "sci40")
     match, off = (json.loads(rows[k]["checks"]) for k in ("match", "offtopic"))

@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from store import Store
+from store import Selection, Store
 
 ROOT = Path(__file__).resolve().parents[2]
 AUGPLAN = Path(sys.executable).parent / "augplan"
@@ -37,7 +37,7 @@ def _augplan(args: list[str], env: dict[str, str], timeout: float = 900) -> dict
 
 
 def _rows(store: Store) -> list[tuple[str, str, str]]:
-    t = store.augmentations("corpus = 'scifact'", ["uid", "key", "query"])
+    t = store.augmentations(Selection(corpus="scifact"), ["uid", "key", "query"])
     return list(zip(*(t.column(c).to_pylist() for c in ("uid", "key", "query")), strict=True))
 
 

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from store import AugplanError, Store, schemas
+from store import AugplanError, Selection, Store, schemas
 from store import corpus as corpus_io
 from store.export import export_pairs
 from store.keys import augmentation_key, canonical_json, passage_hash, sha256_text
@@ -186,7 +186,7 @@ def test_import_scifact(store: Store, data_dir: Path) -> None:
     assert store.count("passages") == 5183
     assert store.count("queries") == 1109
     assert store.count("qrels") == 339 + 919
-    assert store.count("qrels", "split = 'train'") == 919
+    assert store.qrels("scifact", "train").num_rows == 919
     info = store.corpus_info("scifact")
     assert (info["kind"], info["n_passages"], info["n_queries"]) == ("beir", 5183, 1109)
     assert json.loads(info["qrels"]) == {"test": 339, "train": 919}
@@ -223,13 +223,13 @@ def test_same_name_different_content_needs_replace(store: Store, tmp_path: Path)
 
     _summary, written = import_dir(store, "tiny", v2, replace=True)
     assert written is True
-    assert store.count("passages", "corpus = 'tiny'") == 4
-    assert store.count("queries", "corpus = 'tiny'") == 1
-    assert store.count("qrels", "corpus = 'tiny'") == 1
+    assert store.passages("tiny").num_rows == 4
+    assert store.queries("tiny").num_rows == 1
+    assert store.qrels("tiny").num_rows == 1
     assert store.corpus_info("tiny")["n_passages"] == 4
-    assert len(store.scan("corpora", "name = 'tiny'")) == 1
+    assert len([c for c in store.corpora() if c["name"] == "tiny"]) == 1
     # The other corpus is untouched.
-    assert store.count("passages", "corpus = 'other'") == 3
+    assert store.passages("other").num_rows == 3
     assert store.corpus_info("other") == before["corpora_rows"][0]
 
 
@@ -330,7 +330,7 @@ def test_add_augmentations_dedups_on_uid(store: Store) -> None:
 
     # An existing uid is never inserted (nor overwritten) again.
     assert store.add_augmentations(aug_table([aug_row("c", "k1", "p1", "replacement")])) == 0
-    assert store.augmentations("uid = 'c/k1'", ["query"]).column("query").to_pylist() == ["first"]
+    assert store.augmentations(Selection(corpus="c", keys=("k1",)), ["query"]).column("query").to_pylist() == ["first"]
     # The same content key under another corpus is another row.
     assert store.add_augmentations(aug_table([aug_row("d", "k1", "p1", "first")])) == 1
     assert store.count("augmentations") == 3
@@ -342,7 +342,7 @@ def test_add_augmentations_dedups_on_uid(store: Store) -> None:
 def test_set_vectors_updates_only_matched_rows(store: Store) -> None:
     store.add_augmentations(aug_table([aug_row("c", "k1", "p1", "a"),
                                        aug_row("c", "k2", "p2", "b")]))
-    row = store.augmentations("uid = 'c/k1'")
+    row = store.augmentations(Selection(corpus="c", keys=("k1",)))
     vec = [0.0] * DIM
     vec[3] = 1.0
     vec_col = pa.FixedSizeListArray.from_arrays(pa.array(vec, pa.float32()), DIM)
@@ -383,7 +383,8 @@ def test_export_jsonl(tiny: Store, tmp_path: Path) -> None:
 
 def test_export_parquet_with_where(tiny: Store, tmp_path: Path) -> None:
     out = tmp_path / "pairs.parquet"
-    assert export_pairs(tiny, "tiny", "parquet", out, where="augmenter = 'smollm2-135m'") == 2
+    assert export_pairs(tiny, "tiny", "parquet", out,
+                        selection=Selection(where="augmenter = 'smollm2-135m'")) == 2
     t = pq.read_table(out)
     got = list(zip(t.column("query_id").to_pylist(), t.column("passage_id").to_pylist(),
                    t.column("query").to_pylist(), strict=True))
@@ -409,7 +410,7 @@ def test_export_beir_loads_back(tiny: Store, tmp_path: Path) -> None:
     assert qrels[1:] == [f"{k}\t{p}\t1" for k, p, _q in EXPECTED_PAIRS]
     # ... and imports as a corpus of its own.
     _s, written = tiny.import_corpus("roundtrip", files)
-    assert written and tiny.count("qrels", "corpus = 'roundtrip'") == 3
+    assert written and tiny.qrels("roundtrip").num_rows == 3
     # A second export refuses to overwrite the non-empty folder.
     with pytest.raises(AugplanError, match="not empty"):
         export_pairs(tiny, "tiny", "beir", out)
@@ -423,9 +424,11 @@ def test_export_errors(tiny: Store, tmp_path: Path) -> None:
     with pytest.raises(AugplanError, match="--format"):
         export_pairs(tiny, "tiny", "csv", tmp_path / "x.csv")
     with pytest.raises(AugplanError, match="no accepted synthetic queries"):
-        export_pairs(tiny, "tiny", "jsonl", tmp_path / "x.jsonl", where="augmenter = 'nobody'")
+        export_pairs(tiny, "tiny", "jsonl", tmp_path / "x.jsonl",
+                     selection=Selection(augmenter="nobody"))
     with pytest.raises(AugplanError, match="--where"):
-        export_pairs(tiny, "tiny", "jsonl", tmp_path / "x.jsonl", where="no_such_column = 1")
+        export_pairs(tiny, "tiny", "jsonl", tmp_path / "x.jsonl",
+                     selection=Selection(where="no_such_column = 1"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["store", "tiny"]
 
 
@@ -444,12 +447,12 @@ def test_fts_finds_hand_inserted_queries(tiny: Store) -> None:
     assert hits.column("query").to_pylist() == ["volcano eruption forecast"]
 
     # A filter narrows the hits; a bad filter is a user error.
-    both = tiny.search(mode="fts", text="insulin", where="augmenter = 'gemma3-270m'")
+    both = tiny.search(mode="fts", text="insulin", selection=Selection(augmenter="gemma3-270m"))
     assert both.num_rows == 1
-    none = tiny.search(mode="fts", text="insulin", where="augmenter = 'smollm2-135m'")
+    none = tiny.search(mode="fts", text="insulin", selection=Selection(augmenter="smollm2-135m"))
     assert none.num_rows == 0
     with pytest.raises(AugplanError, match="search failed"):
-        tiny.search(mode="fts", text="insulin", where="no_such_column = 1")
+        tiny.search(mode="fts", text="insulin", selection=Selection(where="no_such_column = 1"))
     with pytest.raises(AugplanError, match="--mode"):
         tiny.search(mode="regex", text="insulin")
 

@@ -1,0 +1,185 @@
+"""The corpus tables of the store: corpora, passages, queries and qrels (import and reading)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from store import corpus as _corpus
+from store import schemas
+from store._sql import chunked_in, matching
+from store._util import now
+from store.errors import AugplanError
+
+_CORPUS_TABLES = ("corpora", "passages", "queries", "qrels")
+
+
+class CorporaMixin:
+    """Import a corpus (validated first, written all or nothing) and read it back."""
+
+    def import_corpus(
+        self,
+        name: str,
+        files: _corpus.CorpusFiles,
+        *,
+        replace: bool = False,
+        batch_size: int = 8192,
+        on_batch: Callable[[int], None] | None = None,
+    ) -> tuple[_corpus.CorpusSummary, bool]:
+        """Validate a corpus fully, then write it. Returns (summary, written).
+
+        Nothing is written when validation fails. Re-importing identical files is a no-op;
+        different files under an existing name need ``replace=True``.
+        """
+        if not name or any(c in name for c in "'\"/\\ "):
+            raise AugplanError(f"--name {name!r}: use letters, digits, '-', '_' or '.'")
+        summary = _corpus.validate(files)
+        existing = self.corpus_info(name, missing_ok=True)
+        if existing is not None:
+            if existing["fingerprint"] == summary.fingerprint:
+                return summary, False
+            if not replace:
+                raise AugplanError(
+                    f"corpus {name!r} already exists with different content",
+                    hint="pass --replace to overwrite it, or choose another --name",
+                )
+        with self.atomic(*_CORPUS_TABLES):
+            if existing is not None:
+                for t in _CORPUS_TABLES:
+                    column = "name" if t == "corpora" else "corpus"
+                    self.table(t).delete(matching(**{column: name}))
+            self._write_corpus(name, files, summary, batch_size, on_batch)
+        for t in _CORPUS_TABLES:
+            self.table(t).optimize()
+        return summary, True
+
+    def _write_corpus(self, name: str, files: _corpus.CorpusFiles,
+                      summary: _corpus.CorpusSummary, batch_size: int,
+                      on_batch: Callable[[int], None] | None) -> None:
+        for batch in _corpus.iter_passages(files, batch_size=batch_size):
+            self.table("passages").add(_with_corpus(batch, name, schemas.PASSAGES))
+            if on_batch:
+                on_batch(batch.num_rows)
+        for batch in _corpus.iter_queries(files, batch_size=batch_size):
+            self.table("queries").add(_with_corpus(batch, name, schemas.QUERIES))
+        for batch in _corpus.iter_qrels(files):
+            self.table("qrels").add(_with_corpus(batch, name, schemas.QRELS))
+        row = {
+            "name": name,
+            "kind": files.kind,
+            "source": str(files.root),
+            "fingerprint": summary.fingerprint,
+            "n_passages": summary.n_passages,
+            "n_queries": summary.n_queries,
+            "qrels": json.dumps(summary.qrels, sort_keys=True),
+            "imported_at": now(),
+        }
+        self.table("corpora").add(pa.Table.from_pylist([row], schema=schemas.CORPORA))
+
+    def corpora(self) -> list[dict[str, Any]]:
+        return self._scan("corpora").to_pylist()
+
+    def corpus_names(self) -> list[str]:
+        return sorted(r["name"] for r in self.corpora())
+
+    def corpus_info(self, name: str, *, missing_ok: bool = False) -> dict[str, Any] | None:
+        rows = self._scan("corpora", matching(name=name)).to_pylist()
+        if not rows:
+            if missing_ok:
+                return None
+            known = ", ".join(self.corpus_names()) or "none yet"
+            raise AugplanError(
+                f"--corpus {name!r}: no such corpus in the store (known: {known})",
+                hint="import it first: augplan corpus import PATH --name NAME",
+            )
+        return rows[0]
+
+    def passages(
+        self,
+        corpus: str,
+        limit: int | None = None,
+        *,
+        ids: Sequence[str] | None = None,
+        columns: list[str] | None = None,
+    ) -> pa.Table:
+        """Passages of a corpus in file order (``limit``: the first n), or the passages named by
+        ``ids`` in that order (an unknown id is an error)."""
+        self.corpus_info(corpus)
+        cols = None if columns is None else sorted({*columns, "passage_id", "ordinal"})
+        if ids is None:
+            where = matching(corpus=corpus)
+            if limit is not None:
+                where += f" AND ordinal < {int(limit)}"
+            found = self._scan("passages", where, cols).sort_by("ordinal")
+            return found if columns is None else found.select(columns)
+        found = self._scan_all("passages", list(chunked_in("passage_id", list(ids),
+                                                           matching(corpus=corpus))), cols)
+        at = {p: i for i, p in enumerate(found.column("passage_id").to_pylist())}
+        missing = [p for p in ids if p not in at]
+        if missing:
+            raise AugplanError(f"corpus {corpus!r} has no passage {missing[0]!r}"
+                               + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        found = found.take([at[p] for p in ids])
+        return found if columns is None else found.select(columns)
+
+    def passages_by_id(self, ids: pl.DataFrame) -> pa.Table:
+        """Title and text of the given (corpus, passage_id) pairs."""
+        parts = []
+        for (corpus,), group in ids.group_by(["corpus"]):
+            parts += [self._scan("passages", f, ["corpus", "passage_id", "title", "text"])
+                      for f in chunked_in("passage_id", group["passage_id"].to_list(),
+                                          matching(corpus=corpus))]
+        if not parts:
+            return pa.table({c: pa.array([], pa.string())
+                             for c in ("corpus", "passage_id", "title", "text")})
+        return pa.concat_tables(parts)
+
+    def queries(self, corpus: str, columns: list[str] | None = None) -> pa.Table:
+        """The corpus' own (human) queries: query_id, text."""
+        return self._scan("queries", matching(corpus=corpus), columns or ["query_id", "text"])
+
+    def qrels(self, corpus: str, split: str | None = None, *,
+              positive: bool = False) -> pa.Table:
+        """Relevance judgements of a corpus (of one split; only score > 0 with ``positive``)."""
+        where = matching(corpus=corpus, split=split)
+        if positive:
+            where += " AND score > 0"
+        return self._scan("qrels", where)
+
+    def qrel_splits(self, corpus: str) -> list[str]:
+        """The corpus' qrels splits (train, dev, test...), sorted."""
+        t = self._scan("qrels", matching(corpus=corpus), ["split"])
+        return sorted(set(t.column("split").to_pylist()))
+
+    def positive_qrels(self, corpus: str, split: str) -> pa.Table:
+        """The split's judgements with score > 0; an unknown split is an error naming the
+        corpus' splits."""
+        self.corpus_info(corpus)
+        qrels = self.qrels(corpus, split, positive=True)
+        if qrels.num_rows == 0:
+            splits = self.qrel_splits(corpus)
+            raise AugplanError(f"corpus {corpus!r} has no qrels split {split!r} "
+                               f"(splits: {', '.join(splits) or 'none'})")
+        return qrels
+
+    def qrel_pairs(self, corpus: str, split: str, *, limit: int = 8
+                   ) -> list[tuple[str, str]]:
+        """(query text, passage text) pairs of a qrels split, in a fixed order."""
+        qrels = self.positive_qrels(corpus, split)
+        pairs = pl.from_arrow(qrels).sort("query_id", "passage_id").unique(
+            "query_id", keep="first", maintain_order=True).head(limit)
+        queries = pl.from_arrow(self.queries(corpus)).rename({"text": "query"})
+        passages = pl.from_arrow(self.passages_by_id(pairs.select("corpus", "passage_id")))
+        joined = pairs.join(queries, on="query_id").join(passages, on=["corpus", "passage_id"])
+        return [(r["query"], f"{r['title']}. {r['text']}" if r["title"] else r["text"])
+                for r in joined.sort("query_id").iter_rows(named=True)]
+
+
+def _with_corpus(batch: pa.RecordBatch, name: str, schema: pa.Schema) -> pa.Table:
+    t = pa.Table.from_batches([batch])
+    t = t.append_column("corpus", pa.array([name] * t.num_rows, pa.string()))
+    return t.select(schema.names).cast(schema)
