@@ -250,28 +250,28 @@ def generate_job(
     emit: Emit,
     should_stop: Callable[[], bool],
 ) -> dict[str, Any]:
-    """Generate (resumable), then the quality pass on the run's queries (embedding them).
-    Emits ``("progress", JobStats as dict)`` after every committed batch and later stage."""
-    from engine.generate import GenerateRequest, generate
-    from engine.quality import check_run, status_counts
-    from store import Store, sql_str
+    """Generate (resumable), then the post-generation pass on the run's queries
+    (``engine.pipeline.generate_and_check``). Emits ``("progress", JobStats as dict)`` after
+    every committed batch and later stage."""
+    from engine.generate import GenerateRequest
+    from engine.pipeline import generate_and_check
+    from engine.quality import status_counts
+    from store import Selection, Store
 
     store = Store(Path(store_path))
-    models = Path(models_dir) if models_dir else None
-    request = GenerateRequest.from_manifest(manifest)
     stats = JobStats(run_id=run_id or "")
 
     def post(**changes: Any) -> None:
         for k, v in changes.items():
             setattr(stats, k, v)
         if stats.run_id:
-            stats.counts = status_counts(store, f"run_id = {sql_str(stats.run_id)}")
+            stats.counts = status_counts(store, Selection(run=stats.run_id))
         emit("progress", asdict(stats))
 
-    report = generate(
+    outcome = generate_and_check(
         store,
-        request,
-        models_dir=models,
+        GenerateRequest.from_manifest(manifest),
+        models_dir=Path(models_dir) if models_dir else None,
         run_id=run_id,
         should_stop=should_stop,
         on_progress=lambda p: post(
@@ -283,24 +283,15 @@ def generate_job(
             gen_tokens=p.gen_tokens,
             gen_seconds=p.gen_seconds,
         ),
+        on_stage=lambda stage, d, t: post(phase=stage, total=t, done=d),
     )
-    stats.run_id = report.run_id
-    if report.status == "finished" and report.target:
-        # embeds the new queries first (stage "embed queries"), then filters and dedup
-        check_run(
-            store,
-            request.corpus,
-            report.run_id,
-            models_dir=models,
-            on_progress=lambda stage, d, t: post(phase=stage, total=t, done=d),
-        )
-    counts = status_counts(store, f"run_id = {sql_str(report.run_id)}")
+    report = outcome.report
     return {
         "run_id": report.run_id,
         "status": report.status,
         "text": f"run {report.run_id} {report.status}: {report.generated} generated, "
         f"{report.already_present} already in the store",
-        "counts": counts,
+        "counts": status_counts(store, Selection(run=report.run_id)),
     }
 
 
@@ -319,13 +310,14 @@ def pilot_job(
     """Measure the plan's suggested next pilot point the way the corpus's pilots of this
     retriever were measured (``engine.pilot.next_point_request``). Emits ``("event", text)``."""
     from engine.pilot import next_point_request, run_pilot
+    from engine.retrievers import DEFAULT_RETRIEVER
     from store import Store
 
     store = Store(Path(store_path))
     request = next_point_request(
         store,
         doc["corpus"],
-        doc.get("retriever") or "static-minilm",
+        doc.get("retriever") or DEFAULT_RETRIEVER,
         nxt["augmenter"],
         int(nxt["scale"]),
         nxt.get("strategy") or doc.get("strategy"),

@@ -47,7 +47,7 @@ def stoppable_job(*, emit: Any, should_stop: Any) -> int:
 
 
 def _job(tmp_path: Path, name: str, **kwargs: Any) -> JobProcess:
-    return JobProcess(f"tests.test_jobs:{name}", kwargs, log=log_path(tmp_path / "store"))
+    return JobProcess(f"tests.tui.test_jobs:{name}", kwargs, log=log_path(tmp_path / "store"))
 
 
 def test_job_runs_in_a_niced_child_and_logs_its_output(tmp_path: Path, capfd) -> None:
@@ -57,7 +57,7 @@ def test_job_runs_in_a_niced_child_and_logs_its_output(tmp_path: Path, capfd) ->
     assert result["pid"] != os.getpid()
     assert result["nice"] == min(os.nice(0) + job_nice(), 19)
     log = (tmp_path / "augplan-jobs.log").read_text()
-    assert "tests.test_jobs:echo_job" in log and "a line for the log" in log
+    assert "tests.tui.test_jobs:echo_job" in log and "a line for the log" in log
     assert "a line for the log" not in capfd.readouterr().out
 
 

@@ -27,12 +27,12 @@ from textual.widgets import (
 )
 
 from engine.generate import GenerateRequest
+from engine.pipeline import generate_and_check
 from engine.profiles import import_profiles
-from store import Store
+from store import Selection, Store
 from store import corpus as corpus_io
 from tests.helpers import PROFILES  # the same planner cost profiles
 from tui.app import AugplanApp
-from tui.cli import run_generation
 from tui.screens.help import HelpScreen
 
 pytestmark = pytest.mark.anyio
@@ -144,8 +144,8 @@ def gen_store(tmp_path_factory: pytest.TempPathFactory, models_dir: Path,
     path = tmp_path_factory.mktemp("tui-gen") / "store"
     store = Store(path)
     store.import_corpus("scifact", corpus_io.detect(corpus_io.locate("scifact", data_dir)))
-    run_generation(store, GenerateRequest(corpus="scifact", augmenter=SMOL, limit=3),
-                   models_dir, quiet=True)
+    generate_and_check(store, GenerateRequest(corpus="scifact", augmenter=SMOL, limit=3),
+                       models_dir=models_dir)
     return path
 
 
@@ -279,7 +279,7 @@ async def test_run_screen_cancel_resume_while_keys_are_answered(run_store: Path,
         done = pane.finished[-1]
         assert done.run_id == cancelled.run_id and done.status == "finished", done.text
         assert "2 generated" in done.text and sum(done.counts.values()) == 2
-        rows = store.augmentations("corpus = 'scifact'", ["run_id", "vector"])
+        rows = store.augmentations(Selection(corpus="scifact"), ["run_id", "vector"])
         assert rows.num_rows == 2 and set(rows.column("run_id").to_pylist()) == {done.run_id}
         assert rows.column("vector").null_count == 0  # embedded in the same job
         jobs = cells(app, "#jobs")
@@ -303,7 +303,7 @@ async def test_run_screen_cancel_resume_while_keys_are_answered(run_store: Path,
 
 async def test_browse_screen(gen_store: Path, models_dir: Path, tmp_path: Path) -> None:
     store = Store(gen_store)
-    stored = store.augmentations("corpus = 'scifact'", ["query", "status", "passage_id"])
+    stored = store.augmentations(Selection(corpus="scifact"), ["query", "status", "passage_id"])
     queries = stored.column("query").to_pylist()
     word = max(queries[0].split(), key=len).strip("?.,")
     app = AugplanApp(gen_store, models_dir, initial="browse")

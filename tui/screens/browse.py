@@ -30,31 +30,13 @@ class Filters:
     status: str = ALL
     run: str = ALL
 
-    def where(self) -> str | None:
-        """The SQL filter of the selection (the corpus is passed to search separately)."""
-        from store import sql_str
+    def selection(self) -> Any:
+        """The selection as the store's typed ``Selection`` (empty fields select all)."""
+        from store import Selection
 
-        clauses = [
-            f"{col} = {sql_str(v)}"
-            for col, v in (
-                ("augmenter", self.augmenter),
-                ("strategy", self.strategy),
-                ("status", self.status),
-                ("run_id", self.run),
-            )
-            if v
-        ]
-        return " AND ".join(clauses) or None
-
-    def full_where(self) -> str | None:
-        from store import sql_str
-
-        parts = [
-            p
-            for p in ((f"corpus = {sql_str(self.corpus)}" if self.corpus else None), self.where())
-            if p
-        ]
-        return " AND ".join(parts) or None
+        return Selection(corpus=self.corpus or None, augmenter=self.augmenter or None,
+                         strategy=self.strategy or None, status=self.status or None,
+                         run=self.run or None)
 
 
 class FacetsLoaded(Message):
@@ -178,10 +160,7 @@ class BrowsePane(Vertical):
     def _load_facets(self) -> None:
         try:
             store = context(self).open_store()
-            t = store.augmentations(None, ["augmenter", "strategy", "run_id"])
-            facets = {"corpus": sorted(c["name"] for c in store.corpora())}
-            for col in ("augmenter", "strategy", "run_id"):
-                facets[col] = sorted({v for v in t.column(col).to_pylist() if v})
+            facets = {"corpus": store.corpus_names(), **store.facets()}
         except Exception as exc:  # noqa: BLE001
             self.post_message(WorkFailed("browse", error_text(exc)))
             return
@@ -240,7 +219,7 @@ class BrowsePane(Vertical):
     @work(thread=True, exclusive=True, group="browse-search", exit_on_error=False)
     def _search(self, text: str, mode: str, filters: Filters) -> None:
         from engine.quality import diversity_for
-        from engine.search import search_queries
+        from engine.search import list_queries, search_queries
 
         ctx = context(self)
         try:
@@ -249,38 +228,21 @@ class BrowsePane(Vertical):
                 df = search_queries(
                     store,
                     text,
-                    corpus=filters.corpus or None,
                     mode=mode,
-                    where=filters.where(),
+                    selection=filters.selection(),
                     limit=LIMIT,
                     models_dir=ctx.models_dir,
                 )
                 rows = df.to_dicts()
                 label = f"{len(rows)} matches ({mode})"
             else:
-                rows = self._listing(store, filters)
+                rows = list_queries(store, filters.selection(), limit=LIMIT).to_dicts()
                 label = f"{len(rows)} queries (first {LIMIT})"
-            diversity = diversity_for(store, filters.full_where())
+            diversity = diversity_for(store, filters.selection())
         except Exception as exc:  # noqa: BLE001
             self.post_message(WorkFailed("search", error_text(exc)))
             return
         self.post_message(ResultsLoaded(rows, diversity, label))
-
-    @staticmethod
-    def _listing(store: Any, filters: Filters) -> list[dict[str, Any]]:
-        """The selection without a search text: its first rows, with their passages."""
-        import polars as pl
-
-        t = store.augmentations(
-            filters.full_where(),
-            ["query", "corpus", "passage_id", "augmenter", "strategy", "status", "idx"],
-        )
-        if t.num_rows == 0:
-            return []
-        df = pl.from_arrow(t).sort("corpus", "passage_id", "augmenter", "idx").head(LIMIT)
-        passages = pl.from_arrow(store.passages_by_id(df.select("corpus", "passage_id").unique()))
-        df = df.join(passages, on=["corpus", "passage_id"], how="left")
-        return df.with_columns(pl.lit(None, pl.Float64).alias("score")).to_dicts()
 
     def on_results_loaded(self, message: ResultsLoaded) -> None:
         self.rows = message.rows
@@ -312,17 +274,11 @@ class BrowsePane(Vertical):
 
     @work(thread=True, exclusive=True, group="browse-detail", exit_on_error=False)
     def _detail(self, row: dict[str, Any]) -> None:
-        from store import sql_str
+        from engine.search import passage_queries
 
         try:
             store = context(self).open_store()
-            t = store.augmentations(
-                f"corpus = {sql_str(row['corpus'])} AND passage_id = {sql_str(row['passage_id'])}",
-                ["query", "augmenter", "strategy", "status", "reason", "idx", "seed"],
-            )
-            queries = sorted(
-                t.to_pylist(), key=lambda q: (q["augmenter"], q["strategy"], q["seed"], q["idx"])
-            )
+            queries = passage_queries(store, row["corpus"], row["passage_id"])
         except Exception as exc:  # noqa: BLE001
             self.post_message(WorkFailed("detail", error_text(exc)))
             return
@@ -368,7 +324,8 @@ class BrowsePane(Vertical):
         target = Path(name).expanduser() if name else default
         try:
             n = export_pairs(
-                context(self).open_store(), filters.corpus, "jsonl", target, where=filters.where()
+                context(self).open_store(), filters.corpus, "jsonl", target,
+                selection=filters.selection(),
             )
         except Exception as exc:  # noqa: BLE001
             self.post_message(WorkFailed("export", error_text(exc)))

@@ -10,11 +10,10 @@ when the app reopens.
 from __future__ import annotations
 
 import contextlib
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -43,6 +42,9 @@ from tui.screens.common import (
     options,
     run_job,
 )
+
+if TYPE_CHECKING:
+    from engine.planning import PlanChoices
 
 NO_PILOTS = (
     "No pilot points for corpus {corpus!r} in the store yet.\n"
@@ -73,16 +75,6 @@ class PlanInputs:
         }
 
 
-@dataclass
-class PlanChoices:
-    corpus: str
-    retrievers: list[str] = field(default_factory=list)
-    augmenters: list[str] = field(default_factory=list)
-    strategies: list[str] = field(default_factory=list)
-    devices: list[str] = field(default_factory=list)
-    pilot_rows: list[tuple[str, str, str, int, int, float]] = field(default_factory=list)
-
-
 class ChoicesLoaded(Message):
     def __init__(
         self, corpora: list[str], choices: PlanChoices | None, saved: dict[str, Any] | None
@@ -99,41 +91,6 @@ class PlanReady(Message):
         self.doc = doc
         self.plot = plot
         self.saved_to = saved_to
-
-
-def plan_path(store_path: Path, corpus: str) -> Path:
-    """Where the last plan of a corpus is kept: next to the store, as ``augplan demo`` does."""
-    from engine.planning import plan_file
-
-    return plan_file(store_path, corpus)
-
-
-def latest_plan(store_path: Path) -> dict[str, Any] | None:
-    found = sorted(store_path.parent.glob("plan-*.json"), key=lambda p: p.stat().st_mtime)
-    for p in reversed(found):
-        try:
-            doc = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue
-        if isinstance(doc, dict) and doc.get("corpus"):
-            return doc
-    return None
-
-
-def pilot_summary(pilots: list[dict[str, Any]]) -> list[tuple[str, str, str, int, int, float]]:
-    """(retriever, augmenter, eval set, n, seeds, mean nDCG@10) per pilot scale, of the
-    evaluation mode with the most points (the one the planner uses by default)."""
-    from engine.planning import main_eval_mode
-
-    mode = main_eval_mode(pilots)
-    if mode is None:
-        return []
-    groups: dict[tuple[str, str, str, int], list[float]] = {}
-    for p in pilots:
-        if p["eval_mode"] == mode:
-            key = (p["retriever"], p["augmenter"] or "(zero-shot)", p["eval_set"], int(p["scale"]))
-            groups.setdefault(key, []).append(float(p["ndcg_at_10"]))
-    return [(*k, len(v), sum(v) / len(v)) for k, v in sorted(groups.items())]
 
 
 def compute_plan(store: Any, inputs: PlanInputs) -> Any:
@@ -154,7 +111,7 @@ def compute_plan(store: Any, inputs: PlanInputs) -> Any:
     )
 
 
-def field(label: str, widget: Widget) -> Iterator[Widget]:
+def form_row(label: str, widget: Widget) -> Iterator[Widget]:
     """A form row: a fixed-width label and the widget."""
     row = Horizontal(Label(label, classes="field-label"), widget, classes="field")
     yield row
@@ -178,17 +135,17 @@ class PlanPane(VerticalScroll):
     def compose(self) -> ComposeResult:
         with Horizontal(id="plan-top"):
             with Vertical(id="plan-form"):
-                yield from field(
+                yield from form_row(
                     "corpus",
                     Select(
                         [("(no corpus)", "")], allow_blank=False, id="plan-corpus", compact=True
                     ),
                 )
-                yield from field(
+                yield from form_row(
                     "retriever",
                     Select([("(any)", ALL)], allow_blank=False, id="plan-retriever", compact=True),
                 )
-                yield from field(
+                yield from form_row(
                     "strategy",
                     Select(
                         [("(compare all)", ALL)],
@@ -199,13 +156,13 @@ class PlanPane(VerticalScroll):
                 )
                 yield Label("candidate augmenters")
                 yield SelectionList[str](id="plan-augmenters", compact=True)
-                yield from field(
+                yield from form_row(
                     "GPU-hours", Input(value="0.05", id="plan-budget", type="number", compact=True)
                 )
-                yield from field(
+                yield from form_row(
                     "device", Input(placeholder="(any)", id="plan-device", compact=True)
                 )
-                yield from field(
+                yield from form_row(
                     "price/hour",
                     Input(placeholder="(optional)", id="plan-price", type="number", compact=True),
                 )
@@ -242,8 +199,7 @@ class PlanPane(VerticalScroll):
 
     @work(thread=True, exclusive=True, group="plan-choices", exit_on_error=False)
     def _load_choices(self, corpus: str | None) -> None:
-        from engine.profiles import stored_profiles
-        from store import sql_str
+        from engine.planning import latest_plan, plan_choices
 
         ctx = context(self)
         try:
@@ -256,19 +212,7 @@ class PlanPane(VerticalScroll):
                     if (saved or {}).get("corpus") in corpora
                     else (corpora[0] if corpora else None)
                 )
-            choices = None
-            if corpus is not None:
-                choices = PlanChoices(corpus)
-                pilots = store.pilots(f"corpus = {sql_str(corpus)}")
-                choices.retrievers = sorted({p["retriever"] for p in pilots})
-                choices.augmenters = sorted(
-                    {p["augmenter"] for p in pilots if p["kind"] == "synthetic"}
-                )
-                choices.strategies = sorted(
-                    {p["strategy"] for p in pilots if p["kind"] == "synthetic"}
-                )
-                choices.devices = sorted({p.device for p in stored_profiles(store)})
-                choices.pilot_rows = pilot_summary(pilots)
+            choices = plan_choices(store, corpus) if corpus is not None else None
         except Exception as exc:  # noqa: BLE001
             self.post_message(WorkFailed("plan", error_text(exc)))
             return
@@ -394,7 +338,6 @@ class PlanPane(VerticalScroll):
     @work(thread=True, exclusive=True, group="plan", exit_on_error=False)
     def _plan(self, inputs: PlanInputs, width: int) -> None:
         from engine import planning
-        from tui.cli_plan import write_json
         from tui.plots import plot_terminal
 
         ctx = context(self)
@@ -410,8 +353,8 @@ class PlanPane(VerticalScroll):
                 metric_name=made.meta["metric"],
                 color=True,
             )
-            path = plan_path(ctx.store_path, inputs.corpus)
-            write_json(path, doc)
+            path = planning.plan_file(ctx.store_path, inputs.corpus)
+            planning.write_plan(path, doc)
         except Exception as exc:  # noqa: BLE001
             self.post_message(WorkFailed("plan", error_text(exc)))
             self.post_message(TaskEvent("plan", f"plan failed: {error_text(exc)}"))

@@ -1,0 +1,100 @@
+"""What every command module of the command line shares: the two consoles, the store and
+models options, and small printing and parsing helpers. Private to ``tui.cli``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
+
+from store.errors import AugplanError
+
+out = Console()
+err = Console(stderr=True)
+
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option("--store", envvar="AUGPLAN_STORE",
+                 help="Store folder (LanceDB). Default: $AUGPLAN_HOME/store or ~/.augplan/store."),
+]
+ModelsOpt = Annotated[
+    Path | None,
+    typer.Option("--models-dir", envvar="AUGPLAN_MODELS_DIR",
+                 help="Models folder. Default: ~/.augplan/models."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def open_store(path: Path | None) -> Any:
+    """The store at ``path`` (default: $AUGPLAN_STORE, $AUGPLAN_HOME/store, ~/.augplan/store)."""
+    from store import Store
+
+    return Store(path)
+
+
+def print_table(table: Table) -> None:
+    """Print a table; into a file or a pipe at its natural width, so no column is squeezed
+    to an ellipsis by the 80 columns a console assumes when it is not a terminal."""
+    width = None
+    if not out.is_terminal:
+        width = max(out.width, Measurement.get(out, out.options, table).maximum)
+    out.print(table, width=width)
+
+
+def print_frame(df: Any, title: str | None = None) -> None:
+    """A polars DataFrame as a table (floats with 4 significant digits)."""
+    table = Table(title=title, show_lines=False)
+    for col in df.columns:
+        table.add_column(col, overflow="fold")
+    for row in df.iter_rows():
+        table.add_row(*["" if v is None else (f"{v:,.4g}" if isinstance(v, float) else str(v))
+                        for v in row])
+    print_table(table)
+
+
+def fmt(value: Any, digits: int = 1) -> str:
+    """A cell: '-' for None, floats with thousands separators and ``digits`` decimals."""
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def parse_ints(text: str, option: str) -> tuple[int, ...]:
+    """Comma-separated integers of an option ("250,500,1000")."""
+    try:
+        values = tuple(int(v) for v in text.replace(" ", "").split(",") if v)
+    except ValueError:
+        raise AugplanError(f"{option} {text!r}: expected comma-separated integers, "
+                           "e.g. 250,500,1000") from None
+    if not values:
+        raise AugplanError(f"{option} is empty")
+    return values
+
+
+def split_names(text: str | None) -> list[str] | None:
+    """Comma-separated names of an option ("a,b"), or None when not given."""
+    if text is None:
+        return None
+    return [a.strip() for a in text.split(",") if a.strip()]
+
+
+def check_format(fmt_: str, allowed: tuple[str, ...], option: str = "--format") -> None:
+    if fmt_ not in allowed:
+        raise AugplanError(f"{option} {fmt_!r}: use {' or '.join(allowed)}")
+
+
+def say(message: str) -> None:
+    """A progress line on standard error (dim, user data never read as markup)."""
+    err.print(f"[dim]{_escape(message)}[/dim]", highlight=False)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)

@@ -1,0 +1,13 @@
+"""``augplan tui``: open the Textual app."""
+
+from __future__ import annotations
+
+from tui.cli._common import ModelsOpt, StoreOpt
+
+
+def tui_cmd(store_path: StoreOpt = None, models_dir: ModelsOpt = None) -> None:
+    """Open the terminal UI: plan a budget, run and watch generation jobs, browse and export
+    the cached queries, manage models (keyboard-first; ? for help)."""
+    from tui.app import run_app
+
+    run_app(store_path, models_dir)
