@@ -7,8 +7,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from planner.cost import PlanError
-from planner.recommend import PilotPoint, PlanOptions, fit_curves
+from planner.errors import PlanError
+from planner.options import PlanOptions
+from planner.pilots import PilotPoint, fit_curves
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,12 @@ def backtest(points: Sequence[PilotPoint], fit_max_scale: int,
     small = [p for p in points if p.scale <= fit_max_scale]
     large = [p for p in points if p.scale > fit_max_scale and p.kind != "human"]
     if not large:
-        raise PlanError(f"no pilot point above scale {fit_max_scale:,} to predict")
+        raise PlanError(f"no pilot point above scale {fit_max_scale:,} to predict",
+                        "fit_max_scale")
     curves, _ = fit_curves(small, options)
     if not curves:
         raise PlanError(f"no curve could be fitted on scales <= {fit_max_scale:,} "
-                        "(each needs 4 points on 2 scales)")
+                        "(each needs 4 points on 2 scales)", "fit_max_scale")
     rows = []
     for c in curves:
         held = [p for p in large if (p.augmenter, p.strategy, p.eval_set)
@@ -61,7 +63,8 @@ def backtest(points: Sequence[PilotPoint], fit_max_scale: int,
                                     measured, float(c.fit.predict([s])[0]), float(lo[0]),
                                     float(hi[0])))
     if not rows:
-        raise PlanError("no curve fitted on the small scales has larger scales to predict")
+        raise PlanError("no curve fitted on the small scales has larger scales to predict",
+                        "fit_max_scale")
     return rows
 
 

@@ -5,9 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-
-class PlanError(ValueError):
-    """An input the planner cannot work with (names the field or value and what to do)."""
+from planner.errors import PlanError
 
 
 @dataclass(frozen=True)
@@ -28,11 +26,12 @@ class AugmenterCost:
 
     def __post_init__(self) -> None:
         if not self.queries_per_hour > 0:
-            raise PlanError(f"augmenter {self.name!r}: queries_per_hour must be positive")
+            raise PlanError(f"augmenter {self.name!r}: queries_per_hour must be positive",
+                            "queries_per_hour")
         if not 0 < self.acceptance <= 1:
-            raise PlanError(f"augmenter {self.name!r}: acceptance must be in (0, 1]")
+            raise PlanError(f"augmenter {self.name!r}: acceptance must be in (0, 1]", "acceptance")
         if self.cached < 0:
-            raise PlanError(f"augmenter {self.name!r}: cached must not be negative")
+            raise PlanError(f"augmenter {self.name!r}: cached must not be negative", "cached")
 
 
 @dataclass(frozen=True)
@@ -53,11 +52,11 @@ class CostModel:
 
     def __post_init__(self) -> None:
         if not self.training_pairs_per_hour > 0:
-            raise PlanError("training pairs_per_hour must be positive")
+            raise PlanError("training pairs_per_hour must be positive", "pairs_per_hour")
         if self.embed_per_hour is not None and not self.embed_per_hour > 0:
-            raise PlanError("embed_per_hour must be positive")
+            raise PlanError("embed_per_hour must be positive", "embed_per_hour")
         if self.price_per_hour is not None and self.price_per_hour < 0:
-            raise PlanError("price per hour must not be negative")
+            raise PlanError("price per hour must not be negative", "price_per_hour")
 
     def augmenter(self, name: str) -> AugmenterCost:
         try:
@@ -65,7 +64,7 @@ class CostModel:
         except KeyError:
             known = ", ".join(sorted(self.augmenters)) or "none"
             raise PlanError(f"no cost profile for augmenter {name!r} (profiles: {known})",
-                            ) from None
+                            "augmenter") from None
 
     def _rate(self, a: AugmenterCost) -> float:
         """Hours per generated query (generation plus filtering/embedding)."""

@@ -3,7 +3,10 @@ recommendation rules and their properties."""
 
 from __future__ import annotations
 
+import ast
 import math
+import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import least_squares
 
+import planner
 from planner import (
     FAMILIES,
     AugmenterCost,
@@ -26,6 +30,7 @@ from planner import (
     resolve_weights,
 )
 from planner.curves import aicc, refit_many
+from planner.errors import FIELDS
 
 SCALES = np.array([0, 250, 500, 1000, 2000, 4000], float)
 TRUTH = {
@@ -259,7 +264,7 @@ def test_resolve_weights() -> None:
         resolve_weights(sets, "nosuch=1")
     with pytest.raises(PlanError, match="NAME=WEIGHT"):
         resolve_weights(sets, "scifact:test=-1")
-    with pytest.raises(PlanError, match="--eval 'x'"):
+    with pytest.raises(PlanError, match="eval set 'x'"):
         resolve_weights(sets, None, only="x")
 
 
@@ -281,6 +286,84 @@ def test_backtest() -> None:
     assert all(r.ci_low <= r.predicted <= r.ci_high for r in rows)
     with pytest.raises(PlanError, match="no pilot point above"):
         backtest(_points(RISING), 5000)
+
+
+# ------------------------------------------------------------------------------- errors
+
+
+def _field_of(call, *args, **kwargs) -> str | None:
+    with pytest.raises(PlanError) as info:
+        call(*args, **kwargs)
+    assert "--" not in str(info.value)  # a library names inputs, never command-line flags
+    return info.value.field
+
+
+def test_plan_errors_name_their_field() -> None:
+    pts = _points(RISING)
+    sets = ["c:test", "o:test"]
+    cases = [
+        (PlanOptions(risk="wild").validate, "risk"),
+        (PlanOptions(confidence=1.0).validate, "confidence"),
+        (PlanOptions(bootstrap=-1).validate, "bootstrap"),
+        (PlanOptions(risk="averse", bootstrap=10).validate, "bootstrap"),
+        (PlanOptions(saturation_fraction=1.0).validate, "saturation_fraction"),
+        (PlanOptions(max_extrapolation=0.5).validate, "max_extrapolation"),
+        (lambda: plan(pts, COST, math.nan, weights=W), "budget_gpu_hours"),
+        (lambda: plan(pts, COST, 1e-6, weights=W, options=PlanOptions(bootstrap=0)),
+         "budget_gpu_hours"),
+        (lambda: plan([], COST, 1.0, weights=W), "pilots"),
+        (lambda: plan(pts[:3], COST, 1.0, weights=W), "pilots"),
+        (lambda: resolve_weights([], None), "pilots"),
+        (lambda: resolve_weights(sets, None, only="x"), "eval_set"),
+        (lambda: resolve_weights(sets, "c:test"), "weights"),
+        (lambda: resolve_weights(sets, "in=1"), "weights"),
+        (lambda: resolve_weights(sets, "x=1"), "weights"),
+        (lambda: resolve_weights(sets, "c:test=0"), "weights"),
+        (lambda: backtest(pts, 5000), "fit_max_scale"),
+        (lambda: backtest(pts, 0), "fit_max_scale"),
+        (lambda: backtest([*pts, PilotPoint("other", 5000, 0.5)], 2000), "fit_max_scale"),
+        (lambda: COST.hours("c", 1), "augmenter"),
+        (lambda: AugmenterCost("x", 0.0), "queries_per_hour"),
+        (lambda: AugmenterCost("x", 1.0, acceptance=0.0), "acceptance"),
+        (lambda: AugmenterCost("x", 1.0, cached=-1), "cached"),
+        (lambda: CostModel({}, 0.0), "pairs_per_hour"),
+        (lambda: CostModel({}, 1.0, embed_per_hour=0.0), "embed_per_hour"),
+        (lambda: CostModel({}, 1.0, price_per_hour=-1.0), "price_per_hour"),
+    ]
+    for call, field in cases:
+        assert _field_of(call) == field
+        assert field in FIELDS
+    # two inputs at once: no single field
+    assert _field_of(resolve_weights, sets, "c:test=1", only="c:test") is None
+    assert _field_of(lambda: plan(pts, CostModel({"other": AugmenterCost("other", 1.0)}, 1.0),
+                                  1.0, weights=W, options=PlanOptions(bootstrap=0))) is None
+
+
+def test_every_plan_error_raise_names_a_known_field() -> None:
+    """Every ``PlanError(...)`` in the planner passes a field of FIELDS (or none at all) and no
+    message text names a command-line flag."""
+    calls = 0
+    for path in Path(planner.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id == "PlanError"):
+                continue
+            calls += 1
+            texts = [c.value for c in ast.walk(node.args[0])
+                     if isinstance(c, ast.Constant) and isinstance(c.value, str)]
+            assert not any("--" in t for t in texts), (path.name, node.lineno)
+            assert len(node.args) <= 2 and not node.keywords, (path.name, node.lineno)
+            if len(node.args) == 2:
+                assert isinstance(node.args[1], ast.Constant), (path.name, node.lineno)
+                assert node.args[1].value in FIELDS, (path.name, node.lineno)
+    assert calls >= 25
+
+
+def test_plan_error_pickles_with_its_field() -> None:
+    err = pickle.loads(pickle.dumps(PlanError("risk 'x': use neutral or averse", "risk")))
+    assert isinstance(err, ValueError)
+    assert (str(err), err.field) == ("risk 'x': use neutral or averse", "risk")
+    assert PlanError("no single input").field is None
 
 
 # ------------------------------------------------------------------------------- properties

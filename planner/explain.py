@@ -1,0 +1,58 @@
+"""The plain-language explanation of a plan."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from planner.cost import CostModel
+    from planner.result import Plan
+
+
+def _fmt_n(n: float | None) -> str:
+    if n is None or not math.isfinite(n):
+        return "never"
+    return f"{n:,.0f}"
+
+
+def explain(p: Plan, cost: CostModel, metric_name: str = "nDCG@10") -> str:
+    """Plain-language summary of a plan."""
+    lines = []
+    if p.scale == 0:
+        lines.append(f"Keep the zero-shot retriever: predicted {metric_name} "
+                     f"{p.predicted_metric:.3f}. No augmentation measured in the pilots beats "
+                     "it beyond noise within the budget.")
+    else:
+        lines.append(
+            f"{p.augmenter}" + (f" ({p.strategy})" if p.strategy else "")
+            + f" at {p.scale:,} queries: predicted {metric_name} {p.predicted_metric:.3f} "
+            f"[{p.ci_low:.3f}, {p.ci_high:.3f}] ({p.confidence:.0%} interval), "
+            f"{p.cost_gpu_hours:.3g} of {p.budget_gpu_hours:g} GPU-hours"
+            + (f" ({p.cost_money:,.2f} at the given price)" if p.cost_money is not None else "")
+            + (f"; zero-shot {p.zero_shot:.3f}" if p.zero_shot is not None else "") + ".")
+    for a in p.alternatives[:3]:
+        ratio = cost.per_query_ratio(a.augmenter, p.augmenter)
+        delta = a.predicted_metric - p.predicted_metric
+        lines.append(f"{a.augmenter} costs {ratio:.2g}x per query; at matched cost "
+                     f"({a.scale:,} queries) it predicts {a.predicted_metric:.3f} "
+                     f"({delta:+.3f}).")
+    if p.saturation_scale is not None and p.scale > 0:
+        ci = p.saturation_ci
+        span = (f" ({p.confidence:.0%} interval: {_fmt_n(ci[0])} to {_fmt_n(ci[1])})"
+                if ci else "")
+        if math.isfinite(p.saturation_scale):
+            lines.append(f"The curve saturates (nearly all of its gain) at about "
+                         f"{p.saturation_scale:,.0f} queries{span}.")
+        else:
+            lines.append(f"The fitted curve has not saturated: it is still rising{span}.")
+    if p.marginal_gain_per_gpu_hour is not None:
+        lines.append(f"Past {p.scale:,}, each extra GPU-hour buys about "
+                     f"{p.marginal_gain_per_gpu_hour:+.4f} {metric_name}.")
+    if p.next_pilot and p.next_pilot.get("scale"):
+        lines.append(f"Next pilot: {p.next_pilot['augmenter']} at "
+                     f"{p.next_pilot['scale']:,} pairs ({p.next_pilot['reason']}).")
+    return "\n".join(lines)
+
+
+__all__ = ["explain"]

@@ -1,0 +1,103 @@
+"""Pilot points and the curves fitted to them: one per (augmenter, strategy, eval set), with
+the scale past which a measured or fitted decline forbids going."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from planner.curves import CurveFit, fit_curve
+from planner.options import PlanOptions
+
+
+@dataclass(frozen=True)
+class PilotPoint:
+    """One measured pilot point: a metric after training on ``scale`` synthetic pairs
+    (scale 0: the zero-shot retriever; ``kind`` "human": trained on human pairs, a reference)."""
+
+    augmenter: str
+    scale: int
+    metric: float
+    seed: int = 0
+    retriever: str = ""
+    strategy: str = ""
+    eval_set: str = ""
+    kind: str = "synthetic"
+
+
+@dataclass
+class Curve:
+    """The fitted curve of one (augmenter, strategy, eval set)."""
+
+    augmenter: str
+    strategy: str
+    eval_set: str
+    fit: CurveFit
+    scales: list[int]
+    means: dict[int, float]
+    decline_cap: float  # largest scale not past a measured or fitted decline (inf: none)
+    decline_note: str = ""
+
+
+def _measured_decline(means: dict[int, float], noise: float) -> tuple[float, str]:
+    """(cap, note): the scale of the best measured mean when a larger scale measured lower
+    by more than the noise, else inf."""
+    scales = sorted(means)
+    best = max(scales, key=lambda s: means[s])
+    later = [s for s in scales if s > best and means[s] < means[best] - noise]
+    if not later:
+        return math.inf, ""
+    return float(best), (f"measured decline: {means[best]:.4f} at n={best:,} falls to "
+                         f"{means[later[0]]:.4f} at n={later[0]:,}")
+
+
+def fit_curves(points: Iterable[PilotPoint], options: PlanOptions,
+               eval_sets: Iterable[str] | None = None) -> tuple[list[Curve], list[str]]:
+    """One curve per (augmenter, strategy, eval set); zero-shot rows (scale 0, no augmenter)
+    join every augmenter's curve on their eval set. Returns (curves, warnings)."""
+    pts = [p for p in points if p.kind != "human"]
+    wanted = None if eval_sets is None else set(eval_sets)
+    zero: dict[str, list[PilotPoint]] = {}
+    groups: dict[tuple[str, str, str], list[PilotPoint]] = {}
+    for p in pts:
+        if wanted is not None and p.eval_set not in wanted:
+            continue
+        if p.scale == 0 and not p.augmenter:
+            zero.setdefault(p.eval_set, []).append(p)
+        else:
+            groups.setdefault((p.augmenter, p.strategy, p.eval_set), []).append(p)
+    curves, warnings = [], []
+    for (aug, strat, ev), rows in sorted(groups.items()):
+        if not any(r.scale == 0 for r in rows):
+            rows = rows + zero.get(ev, [])
+        n = np.array([r.scale for r in rows], float)
+        y = np.array([r.metric for r in rows], float)
+        label = f"{aug}" + (f"/{strat}" if strat else "") + (f" on {ev}" if ev else "")
+        if len(n) < 4 or len(set(n.tolist())) < 2:
+            warnings.append(f"{label}: {len(n)} point(s) on {len(set(n.tolist()))} scale(s); "
+                            "a curve needs at least 4 points on 2 scales - skipped")
+            continue
+        fit = fit_curve(n, y, bootstrap=options.bootstrap, confidence=options.confidence,
+                        saturation_fraction=options.saturation_fraction,
+                        criterion=options.criterion, seed=options.seed)
+        scales = sorted({int(s) for s in n})
+        means = {s: float(y[n == s].mean()) for s in scales}
+        reps = max(len(n) / len(scales), 1.0)
+        noise = 2 * fit.residual_sd / math.sqrt(reps)
+        cap, note = _measured_decline(means, noise)
+        peak = fit.peak_scale()
+        # a fitted peak caps the scale, but never below the best measured scale: a peak
+        # between zero-shot and the first pilot scale is not something the pilots measured
+        positive = [s for s in scales if s > 0]
+        best_measured = max(positive, key=lambda s: means[s]) if positive else 0
+        if max(peak, best_measured) < cap:
+            cap = max(peak, float(best_measured))
+            note = note or f"the fitted curve ({fit.best.family}) peaks at n={peak:,.0f}"
+        curves.append(Curve(aug, strat, ev, fit, scales, means, cap, note))
+    return curves, warnings
+
+
+__all__ = ["Curve", "PilotPoint", "fit_curves"]
