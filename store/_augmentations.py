@@ -143,13 +143,14 @@ class AugmentationsMixin:
                 q = (tbl.search(query_type="hybrid", vector_column_name="vector")
                      .vector(vector).text(text))
                 q = q.where(both(where, "vector IS NOT NULL"), prefilter=True)
-            if columns:
-                extra = {"vector": ["_distance"], "fts": ["_score"], "hybrid": []}[mode]
-                q = q.select(list(columns) + extra)
-            if mode == "fts":
-                q = q.disable_scoring_autoprojection() if hasattr(
-                    q, "disable_scoring_autoprojection") else q
-            return q.limit(limit).to_arrow()
+            if columns and mode != "hybrid":
+                q = q.select(list(columns) + ["_distance" if mode == "vector" else "_score"])
+            hits = q.limit(limit).to_arrow()
+            if columns and mode == "hybrid":
+                # Hybrid search passes a selection to both of its searches without their
+                # score columns, and lance warns about that on stderr: select afterwards.
+                hits = hits.select([*columns, "_relevance_score"])
+            return hits
         except (ValueError, RuntimeError, OSError) as exc:
             where_text = selection.where if selection is not None else None
             raise AugplanError(f"search failed ({mode}, where={where_text!r}): "

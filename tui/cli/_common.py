@@ -39,10 +39,16 @@ def open_store(path: Path | None) -> Any:
 def print_table(table: Table) -> None:
     """Print a table; into a file or a pipe at its natural width, so no column is squeezed
     to an ellipsis by the 80 columns a console assumes when it is not a terminal."""
-    width = None
-    if not out.is_terminal:
-        width = max(out.width, Measurement.get(out, out.options, table).maximum)
-    out.print(table, width=width)
+    if out.is_terminal:
+        out.print(table)
+        return
+    natural = Measurement.get(out, out.options.update_width(10_000), table).maximum
+    saved = out.width
+    out.width = max(saved, natural)
+    try:
+        out.print(table)
+    finally:
+        out.width = saved
 
 
 def print_frame(df: Any, title: str | None = None) -> None:
