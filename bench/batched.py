@@ -36,6 +36,7 @@ from engine import catalogue, prompts
 from engine.backends.llamacpp import default_threads, open_llama
 from engine.backends.llamacpp_batched import LlamaCppBatchedBackend, common_prefix
 from engine.backends.transformers_backend import cpu_name
+from engine.datasets import locate
 from engine.generate import GenerateRequest
 from store import corpus as corpus_io
 
@@ -217,7 +218,7 @@ def main() -> None:
     args = ap.parse_args()
 
     template = prompts.load("inpars")
-    files = corpus_io.detect(corpus_io.locate(args.data or "scifact", args.data_dir))
+    files = corpus_io.detect(locate(args.data or "scifact", args.data_dir))
     rows = next(corpus_io.iter_passages(files, batch_size=args.passages)).to_pylist()
     texts = [template.render(r["title"], r["text"]) for r in rows[: args.passages]]
     results = [run_model(name, args, texts, template) for name in args.augmenters]

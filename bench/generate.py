@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT))
 from engine import catalogue, prompts
 from engine.backends.llamacpp import default_threads
 from engine.backends.transformers_backend import cpu_name
+from engine.datasets import locate
 from engine.generate import GenerateRequest, generate
 from store import Store
 from store import corpus as corpus_io
@@ -74,7 +75,7 @@ def main() -> None:
     ap.add_argument("--models-dir", default=None)
     args = ap.parse_args()
 
-    data = corpus_io.locate(args.data or "scifact", args.data_dir)
+    data = locate(args.data or "scifact", args.data_dir)
     models_dir = Path(args.models_dir) if args.models_dir else None
     model_path = catalogue.verify(args.augmenter, models_dir)
     template = prompts.load("inpars")

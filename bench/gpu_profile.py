@@ -165,9 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     cache = Path(args.cache or Path(tempfile.gettempdir()) / "augplan-transformers")
     data = args.data
     if data is None:
-        from store import corpus as corpus_io
+        from engine.datasets import locate
 
-        data = str(corpus_io.locate("scifact"))
+        data = str(locate("scifact"))
 
     names = (
         [n.strip() for n in args.augmenters.split(",") if n.strip()]

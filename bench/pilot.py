@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from engine import retrievers
+from engine.datasets import locate
 from engine.evaluate import Evaluator, load_eval_set
 from engine.pilot import PilotRequest, TrainConfig, device_name, select_pairs, train
 from store import Store
@@ -108,7 +109,7 @@ def main() -> None:
     store = Store(args.store)
     if store.corpus_info("scifact", missing_ok=True) is None:
         store.import_corpus("scifact",
-                            corpus_io.detect(corpus_io.locate("scifact", args.data_dir)))
+                            corpus_io.detect(locate("scifact", args.data_dir)))
     request = PilotRequest(corpus="scifact", retriever="static-minilm",
                            augmenters=(args.augmenter,), scales=(args.n,))
     t0 = time.perf_counter()

@@ -182,6 +182,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("bench/results/tui-latency.json"))
     args = ap.parse_args()
 
+    from engine.datasets import locate
     from store import Store
     from store import corpus as corpus_io
 
@@ -201,7 +202,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             store_path = Path(tmp) / "store"
             Store(store_path).import_corpus(
-                "scifact", corpus_io.detect(corpus_io.locate("scifact", args.data)))
+                "scifact", corpus_io.detect(locate("scifact", args.data)))
             r = asyncio.run(measure(store_path, args.models_dir, args.passages,
                                     args.idle_presses))
         result["modes"][mode] = r

@@ -27,17 +27,20 @@ class CorporaMixin:
         files: _corpus.CorpusFiles,
         *,
         replace: bool = False,
+        strict: bool = False,
         batch_size: int = 8192,
         on_batch: Callable[[int], None] | None = None,
     ) -> tuple[_corpus.CorpusSummary, bool]:
         """Validate a corpus fully, then write it. Returns (summary, written).
 
-        Nothing is written when validation fails. Re-importing identical files is a no-op;
-        different files under an existing name need ``replace=True``.
+        Nothing is written when validation fails. Qrels rows naming a query or corpus id the
+        corpus lacks are left out and counted in ``summary.dropped_qrels`` (recorded with the
+        corpus); with ``strict`` they fail the import instead. Re-importing identical files is a
+        no-op; different files under an existing name need ``replace=True``.
         """
         if not name or any(c in name for c in "'\"/\\ "):
             raise AugplanError(f"--name {name!r}: use letters, digits, '-', '_' or '.'")
-        summary = _corpus.validate(files)
+        summary = _corpus.validate(files, strict=strict)
         existing = self.corpus_info(name, missing_ok=True)
         if existing is not None:
             if existing["fingerprint"] == summary.fingerprint:
@@ -60,13 +63,22 @@ class CorporaMixin:
     def _write_corpus(self, name: str, files: _corpus.CorpusFiles,
                       summary: _corpus.CorpusSummary, batch_size: int,
                       on_batch: Callable[[int], None] | None) -> None:
+        # The ids are collected only when validation dropped qrels rows: iter_qrels leaves out
+        # the rows naming ids outside them, the same rows validation counted.
+        keep_ids = summary.dropped_qrels.count > 0
+        passage_ids: set[str] | None = set() if keep_ids else None
+        query_ids: set[str] | None = set() if keep_ids and files.queries is not None else None
         for batch in _corpus.iter_passages(files, batch_size=batch_size):
             self.table("passages").add(_with_corpus(batch, name, schemas.PASSAGES))
+            if passage_ids is not None:
+                passage_ids.update(batch.column("passage_id").to_pylist())
             if on_batch:
                 on_batch(batch.num_rows)
         for batch in _corpus.iter_queries(files, batch_size=batch_size):
             self.table("queries").add(_with_corpus(batch, name, schemas.QUERIES))
-        for batch in _corpus.iter_qrels(files):
+            if query_ids is not None:
+                query_ids.update(batch.column("query_id").to_pylist())
+        for batch in _corpus.iter_qrels(files, query_ids=query_ids, passage_ids=passage_ids):
             self.table("qrels").add(_with_corpus(batch, name, schemas.QRELS))
         row = {
             "name": name,
@@ -77,8 +89,16 @@ class CorporaMixin:
             "n_queries": summary.n_queries,
             "qrels": json.dumps(summary.qrels, sort_keys=True),
             "imported_at": now(),
+            "dropped_qrels": summary.dropped_qrels.to_json(),
         }
         self.table("corpora").add(pa.Table.from_pylist([row], schema=schemas.CORPORA))
+
+    def dropped_qrels(self, name: str) -> _corpus.DroppedQrels:
+        """The qrels rows left out when the corpus was imported (none for a corpus imported
+        by an augplan that did not record them)."""
+        info = self.corpus_info(name)
+        assert info is not None
+        return _corpus.DroppedQrels.from_json(info.get("dropped_qrels"))
 
     def corpora(self) -> list[dict[str, Any]]:
         return self._scan("corpora").to_pylist()

@@ -12,8 +12,11 @@ CORPORA = pa.schema(
         ("fingerprint", pa.string()),
         ("n_passages", pa.int64()),
         ("n_queries", pa.int64()),
-        ("qrels", pa.string()),  # JSON: split -> rows
+        ("qrels", pa.string()),  # JSON: split -> rows kept
         ("imported_at", pa.string()),
+        # JSON: {"count": n, "first": ["qrels/test.tsv:12", ...]}: qrels rows left out because
+        # they name a query or corpus id the corpus lacks (null in stores written before)
+        ("dropped_qrels", pa.string()),
     ]
 )
 

@@ -10,6 +10,7 @@ import pytest
 from engine import catalogue, prompts
 from engine.backends.llamacpp import LlamaCppBackend
 from engine.backends.llamacpp_batched import BatchedCompletion, LlamaCppBatchedBackend
+from engine.datasets import locate
 from store import corpus as corpus_io
 
 SMOL = "smollm2-135m"
@@ -25,7 +26,7 @@ def template() -> prompts.PromptTemplate:
 
 @pytest.fixture(scope="module")
 def rendered(data_dir: Path, template: prompts.PromptTemplate) -> list[str]:
-    files = corpus_io.detect(corpus_io.locate("scifact", data_dir))
+    files = corpus_io.detect(locate("scifact", data_dir))
     rows = next(corpus_io.iter_passages(files, batch_size=N)).to_pylist()[:N]
     return [template.render(r["title"], r["text"]) for r in rows]
 

@@ -1,4 +1,5 @@
-"""Corpus loading: detection, validation messages, streaming, locating and downloading."""
+"""Corpus loading: detection, validation messages (strict or dropping unknown qrels ids),
+streaming. Locating and downloading datasets are the engine's: tests/engine/test_datasets.py."""
 
 from __future__ import annotations
 
@@ -9,17 +10,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from store import corpus
 from store.corpus import (
+    MAX_DROPPED_SHOWN,
     PASSAGE_SCHEMA,
     QREL_SCHEMA,
     QUERY_SCHEMA,
     CorpusFiles,
+    DroppedQrels,
+    _records,
     detect,
     iter_passages,
     iter_qrels,
     iter_queries,
-    locate,
     validate,
 )
 from store.errors import AugplanError
@@ -62,9 +64,9 @@ def make_beir(
     return root
 
 
-def problems_of(files: CorpusFiles) -> str:
+def problems_of(files: CorpusFiles, *, strict: bool = False) -> str:
     with pytest.raises(AugplanError) as info:
-        validate(files)
+        validate(files, strict=strict)
     return info.value.message
 
 
@@ -90,6 +92,8 @@ def test_valid_beir_folder(tmp_path: Path) -> None:
     assert summary.n_queries == 2
     assert summary.qrels == {"test": 2, "train": 1}
     assert len(summary.fingerprint) == 64
+    assert summary.dropped_qrels == DroppedQrels()
+    assert validate(files, strict=True) == summary
 
     passages = collect(iter_passages(files))
     assert passages.schema == PASSAGE_SCHEMA
@@ -251,7 +255,7 @@ def test_all_problems_in_one_error(tmp_path: Path) -> None:
         "q1\td2\t1\n"  # fine
     }
     root = make_beir(tmp_path / "b", corpus_text=body, qrels=qrels)
-    message = problems_of(detect(root))
+    message = problems_of(detect(root), strict=True)
     lines = message.splitlines()
     assert lines[0] == "corpus invalid: 6 problems"
     c, q = root / "corpus.jsonl", root / "qrels" / "test.tsv"
@@ -261,6 +265,10 @@ def test_all_problems_in_one_error(tmp_path: Path) -> None:
     assert f"{q}:3: score 'high' is not an integer" in lines[4]
     assert f"{q}:4: unknown query id 'q9'" in lines[5]
     assert f"{q}:5: unknown corpus id 'd9'" in lines[6]
+    # Without strict the unknown ids are dropped, not problems; malformed lines still are.
+    lines = problems_of(detect(root)).splitlines()
+    assert lines[0] == "corpus invalid: 4 problems"
+    assert "unknown" not in "\n".join(lines)
 
 
 def test_problem_list_is_capped(tmp_path: Path) -> None:
@@ -288,8 +296,8 @@ def test_empty_corpus(tmp_path: Path) -> None:
 
 
 def test_overlong_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(corpus, "_CHUNK", 16)
-    monkeypatch.setattr(corpus, "_MAX_LINE", 64)
+    monkeypatch.setattr(_records, "_CHUNK", 16)
+    monkeypatch.setattr(_records, "_MAX_LINE", 64)
     long_text = "x" * 200
     rows = [
         {"_id": "a", "text": "short"},
@@ -308,7 +316,7 @@ def test_small_chunks_read_the_same(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     files = detect(root)
     expected = collect(iter_passages(files))
     fingerprint = validate(files).fingerprint
-    monkeypatch.setattr(corpus, "_CHUNK", 5)
+    monkeypatch.setattr(_records, "_CHUNK", 5)
     assert validate(files).fingerprint == fingerprint
     assert collect(iter_passages(files)).equals(expected)
 
@@ -356,75 +364,71 @@ def test_unknown_file_type(tmp_path: Path) -> None:
     assert info.value.hint and ".parquet" in info.value.hint
 
 
-# --------------------------------------------------------------------------- locating
+# --------------------------------------------------------------------------- unknown qrels ids
+
+UNKNOWN_IDS = {
+    "test": "query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\tgone\t1\nq2\td2\t2\nq2\tlost\t1\n",
+    "train": "query-id\tcorpus-id\tscore\nq9\td3\t0\nq1\td3\t0\n",
+}
 
 
-def test_locate_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    env_dir, given_dir = tmp_path / "env", tmp_path / "given"
-    monkeypatch.setenv("AUGPLAN_DATA_DIR", str(env_dir))
-    make_beir(env_dir / "mini")
-    assert locate("mini") == (env_dir / "mini").resolve()
-    make_beir(given_dir / "mini")
-    assert locate("mini", given_dir) == (given_dir / "mini").resolve()
-    make_beir(tmp_path / "mini")  # an existing path wins
-    assert locate("mini", given_dir) == (tmp_path / "mini").resolve()
-    assert locate(str(env_dir / "mini")) == (env_dir / "mini").resolve()
+def test_unknown_qrels_ids_are_dropped_and_counted(tmp_path: Path) -> None:
+    root = make_beir(tmp_path / "b", qrels=UNKNOWN_IDS)
+    files = detect(root)
+    summary = validate(files)
+    assert (summary.n_passages, summary.n_queries) == (3, 2)
+    assert summary.qrels == {"test": 2, "train": 1}  # rows kept
+    assert summary.dropped_qrels == DroppedQrels(
+        count=3, first=("qrels/test.tsv:3", "qrels/test.tsv:5", "qrels/train.tsv:2")
+    )
+    # The streaming pass, given the corpus' ids, leaves out exactly those rows.
+    kept = collect(iter_qrels(files, query_ids={"q1", "q2"}, passage_ids={"d1", "d2", "d3"}))
+    assert [(r["split"], r["query_id"], r["passage_id"]) for r in kept.to_pylist()] == [
+        ("test", "q1", "d1"),
+        ("test", "q2", "d2"),
+        ("train", "q1", "d3"),
+    ]
+    assert collect(iter_qrels(files)).num_rows == 6  # no ids given: every row
+    # The fingerprint identifies the files, whatever is dropped.
+    assert summary.fingerprint == validate(detect(make_beir(tmp_path / "c", qrels=UNKNOWN_IDS))
+                                           ).fingerprint
 
 
-def test_locate_not_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("AUGPLAN_DATA_DIR", str(tmp_path / "env"))
-    with pytest.raises(AugplanError) as info:
-        locate("no-such-set", tmp_path / "given")
-    err = info.value
-    assert str(tmp_path / "given" / "no-such-set") in err.message
-    assert str(tmp_path / "env" / "no-such-set") in err.message
-    assert "--data DIR" in (err.hint or "")
-    with pytest.raises(AugplanError) as info:
-        locate("fiqa")  # known but not downloaded without asking
-    assert "--download" in (info.value.hint or "")
+def test_unknown_qrels_ids_strict(tmp_path: Path) -> None:
+    root = make_beir(tmp_path / "b", qrels=UNKNOWN_IDS)
+    lines = problems_of(detect(root), strict=True).splitlines()
+    test, train = root / "qrels" / "test.tsv", root / "qrels" / "train.tsv"
+    assert lines == [
+        "corpus invalid: 3 problems",
+        f"  {test}:3: unknown corpus id 'gone' (not in corpus.jsonl)",
+        f"  {test}:5: unknown corpus id 'lost' (not in corpus.jsonl)",
+        f"  {train}:2: unknown query id 'q9' (not in queries.jsonl)",
+    ]
 
 
-def test_download_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    data = tmp_path / "data"
-    monkeypatch.setenv("AUGPLAN_DATA_DIR", str(data))
-    monkeypatch.setenv("AUGPLAN_BEIR_URL", "http://127.0.0.1:9")
-    with pytest.raises(AugplanError) as info:
-        locate("scifact", download=True)
-    err = info.value
-    assert "could not download scifact from http://127.0.0.1:9/scifact.zip" in err.message
-    assert "--data DIR" in (err.hint or "")
-    assert not (data / "scifact").exists()
-    assert list(data.iterdir()) == []  # the partial download is removed
+def test_dropped_qrels_first_are_capped(tmp_path: Path) -> None:
+    rows = "".join(f"q1\tmissing{i}\t1\n" for i in range(MAX_DROPPED_SHOWN + 3))
+    root = make_beir(tmp_path / "b", qrels={"dev": "q1\td1\t1\n" + rows})  # no header
+    dropped = validate(detect(root)).dropped_qrels
+    assert dropped.count == MAX_DROPPED_SHOWN + 3
+    assert dropped.first == tuple(f"qrels/dev.tsv:{n}" for n in range(2, MAX_DROPPED_SHOWN + 2))
 
 
-def test_download_unpacks_zip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import zipfile
-
-    src = make_beir(tmp_path / "src" / "scifact")
-    served = tmp_path / "served"
-    served.mkdir()
-    with zipfile.ZipFile(served / "scifact.zip", "w") as zf:
-        for f in src.rglob("*"):
-            if f.is_file():
-                zf.write(f, f.relative_to(src.parent))
-    monkeypatch.chdir(tmp_path)
-    data = tmp_path / "data"
-    monkeypatch.setenv("AUGPLAN_DATA_DIR", str(data))
-    monkeypatch.setenv("AUGPLAN_BEIR_URL", served.as_uri())
-    got = locate("scifact", download=True)
-    assert got == (data / "scifact").resolve()
-    assert validate(detect(got)).n_passages == 3
-    assert sorted(p.name for p in data.iterdir()) == ["scifact"]
+def test_dropped_qrels_json() -> None:
+    dropped = DroppedQrels(count=7, first=("qrels/test.tsv:12", "qrels/test.tsv:40"))
+    assert json.loads(dropped.to_json()) == {
+        "count": 7, "first": ["qrels/test.tsv:12", "qrels/test.tsv:40"]
+    }
+    assert DroppedQrels.from_json(dropped.to_json()) == dropped
+    assert DroppedQrels.from_json(None) == DroppedQrels()  # a corpus of an older store
+    assert DroppedQrels.from_json("") == DroppedQrels(count=0, first=())
 
 
 # --------------------------------------------------------------------------- real data
 
 
 def test_scifact(data_dir: Path) -> None:
-    files = detect(locate("scifact", data_dir))
+    files = detect(data_dir / "scifact")
     summary = validate(files)
     assert summary.n_passages == 5183
     assert summary.n_queries == 1109

@@ -178,7 +178,7 @@ def test_canonical_json() -> None:
 
 
 def test_import_scifact(store: Store, data_dir: Path) -> None:
-    files = corpus_io.detect(corpus_io.locate("scifact", data_dir))
+    files = corpus_io.detect(data_dir / "scifact")
     summary, written = store.import_corpus("scifact", files)
     assert written is True
     assert (summary.n_passages, summary.n_queries) == (5183, 1109)
@@ -191,6 +191,7 @@ def test_import_scifact(store: Store, data_dir: Path) -> None:
     assert (info["kind"], info["n_passages"], info["n_queries"]) == ("beir", 5183, 1109)
     assert json.loads(info["qrels"]) == {"test": 339, "train": 919}
     assert info["fingerprint"] == summary.fingerprint
+    assert json.loads(info["dropped_qrels"]) == {"count": 0, "first": []}
 
     first = store.passages("scifact", limit=5)
     assert first.column("ordinal").to_pylist() == [0, 1, 2, 3, 4]
@@ -243,7 +244,11 @@ BAD_JSON_LINE3 = (
     [
         ("bad-json", BAD_JSON_LINE3, QRELS, "corpus.jsonl:3", "invalid JSON"),
         ("unknown-qrels-id", None, QRELS + "q1\tp99\t1\n", "qrels/test.tsv:3",
-         "unknown corpus id 'p99'"),
+         "unknown corpus id 'p99'"),  # unknown-*: errors with strict=True only
+        ("unknown-qrels-query", None, QRELS + "q7\tp2\t1\n", "qrels/test.tsv:3",
+         "unknown query id 'q7'"),
+        ("bad-score", None, QRELS + "q1\tp99\tmany\n", "qrels/test.tsv:3",
+         "score 'many' is not an integer"),
         ("non-utf8", _jsonl(PASSAGES).encode() + b'{"_id": "p9", "text": "caf\xe9"}\n', QRELS,
          "corpus.jsonl:4", "not valid UTF-8"),
     ],
@@ -258,7 +263,7 @@ def test_malformed_corpus_changes_nothing(
     bad = make_beir(tmp_path / case, corpus_text=corpus_text, qrels=qrels)
     for name, replace in ((case, False), ("keep", True)):
         with pytest.raises(AugplanError) as info:
-            import_dir(store, name, bad, replace=replace)
+            import_dir(store, name, bad, replace=replace, strict=case.startswith("unknown"))
         assert f"{bad / where}: {expected}" in info.value.message
         assert snapshot(store) == before
     assert [r["name"] for r in store.corpora()] == ["keep"]
@@ -277,6 +282,72 @@ def _fail_on_batch(n: int):
             raise _Boom
 
     return on_batch
+
+
+UNKNOWN_QRELS = QRELS + "q1\tp98\t1\nq1\tp2\t0\nq1\tp99\t2\nq5\tp3\t1\n"
+
+
+def test_import_drops_qrels_rows_naming_unknown_ids(store: Store, tmp_path: Path) -> None:
+    root = make_beir(tmp_path / "mini", qrels=UNKNOWN_QRELS)
+    summary, written = import_dir(store, "mini", root)
+    assert written is True
+    assert summary.qrels == {"test": 2}
+    dropped = corpus_io.DroppedQrels(
+        count=3, first=("qrels/test.tsv:3", "qrels/test.tsv:5", "qrels/test.tsv:6")
+    )
+    assert summary.dropped_qrels == dropped
+    rows = store.qrels("mini").sort_by("score").to_pylist()
+    assert [(r["query_id"], r["passage_id"], r["score"]) for r in rows] == [
+        ("q1", "p2", 0), ("q1", "p1", 1)
+    ]
+    info = store.corpus_info("mini")
+    assert json.loads(info["dropped_qrels"]) == {
+        "count": 3, "first": ["qrels/test.tsv:3", "qrels/test.tsv:5", "qrels/test.tsv:6"]
+    }
+    assert json.loads(info["qrels"]) == {"test": 2}
+    assert store.dropped_qrels("mini") == dropped
+    # The fingerprint is of the files: the same files are unchanged, dropped rows and all.
+    before = snapshot(store)
+    again, written = import_dir(store, "mini", root)
+    assert (written, again) == (False, summary)
+    assert snapshot(store) == before
+    # strict refuses the same files and leaves the store as it was.
+    with pytest.raises(AugplanError) as info_err:
+        import_dir(store, "mini", root, strict=True)
+    tsv = root / "qrels" / "test.tsv"
+    assert info_err.value.message.splitlines() == [
+        "corpus invalid: 3 problems",
+        f"  {tsv}:3: unknown corpus id 'p98' (not in corpus.jsonl)",
+        f"  {tsv}:5: unknown corpus id 'p99' (not in corpus.jsonl)",
+        f"  {tsv}:6: unknown query id 'q5' (not in queries.jsonl)",
+    ]
+    assert snapshot(store) == before
+
+
+def test_dropped_rows_with_small_batches(store: Store, tmp_path: Path) -> None:
+    """The ids that decide what is dropped are gathered over every passage batch."""
+    many = [{"_id": f"d{i}", "title": "", "text": f"passage number {i}"} for i in range(20)]
+    qrels = "query-id\tcorpus-id\tscore\n" + "".join(
+        f"q1\td{i}\t1\n" for i in range(0, 24, 3))  # d21 is not a passage
+    summary, _ = import_dir(store, "many", make_beir(tmp_path / "many", many, qrels=qrels),
+                            batch_size=3)
+    assert summary.dropped_qrels == corpus_io.DroppedQrels(1, ("qrels/test.tsv:9",))
+    got = sorted(store.qrels("many").column("passage_id").to_pylist())
+    assert got == sorted(f"d{i}" for i in range(0, 20, 3))
+
+
+def test_corpus_of_an_older_store_has_no_dropped_qrels(tmp_path: Path) -> None:
+    """A store written before dropped qrels were recorded gains the column (empty)."""
+    import lancedb
+
+    old = pa.schema([f for f in schemas.CORPORA if f.name != "dropped_qrels"])
+    row = {"name": "old", "kind": "beir", "source": "/x", "fingerprint": "f" * 64,
+           "n_passages": 3, "n_queries": 1, "qrels": '{"test": 1}', "imported_at": "then"}
+    lancedb.connect(str(tmp_path / "s")).create_table(
+        "corpora", pa.Table.from_pylist([row], schema=old))
+    store = Store(tmp_path / "s", dim=DIM)
+    assert store.corpus_info("old")["dropped_qrels"] is None
+    assert store.dropped_qrels("old") == corpus_io.DroppedQrels()
 
 
 def test_failure_while_writing_restores_every_table(store: Store, tmp_path: Path) -> None:

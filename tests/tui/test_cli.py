@@ -7,9 +7,6 @@ Python traceback.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,7 +14,7 @@ import pytest
 
 from engine import catalogue
 from store import Store, schemas
-from tests.helpers import ROOT, make_env, ok, run, user_error
+from tests.helpers import make_env, ok, run, user_error
 
 SMOL = "smollm2-135m"
 N = 5
@@ -116,7 +113,9 @@ MALFORMED = {
     "empty-text": (_lines(GOOD[0], '{"_id": "d2", "text": "   "}', GOOD[2]), QRELS,
                    "corpus.jsonl:2", "empty `text`"),
     "unknown-qrels-id": (_lines(*GOOD), QRELS + "q1\tnope\t1\n", "qrels/test.tsv:3",
-                         "unknown corpus id 'nope'"),
+                         "unknown corpus id 'nope'"),  # with --strict only (see below)
+    "bad-qrels-score": (_lines(*GOOD), QRELS + "q1\tnope\tmany\n", "qrels/test.tsv:3",
+                        "score 'many' is not an integer"),
 }
 
 
@@ -127,7 +126,8 @@ def test_corpus_import_malformed(tmp_path: Path, models_dir: Path, case: str) ->
     root = _beir(tmp_path / "some" / "rather" / "deeply" / "nested" / "dataset" / case, corpus,
                  qrels)
     env = make_env(tmp_path / "store", models_dir)
-    message = user_error(run(["corpus", "import", str(root)], env))
+    strict = ["--strict"] if case == "unknown-qrels-id" else []
+    message = user_error(run(["corpus", "import", str(root), *strict], env))
     assert f"{root / where}: {expected}" in message
     assert "nothing was stored" in message
     assert Store(tmp_path / "store").corpora() == []
@@ -160,6 +160,56 @@ def test_corpus_import_list_and_reimport(tmp_path: Path, models_dir: Path) -> No
     assert "2 passages" in text
     message = user_error(run(["corpus", "import", str(tmp_path / "nowhere")], env))
     assert "not found" in message
+
+
+def test_corpus_import_drops_qrels_rows_naming_unknown_ids(tmp_path: Path) -> None:
+    """Rows naming a corpus or query id the corpus lacks are dropped and reported by file:line;
+    --strict refuses the corpus instead; ``corpus list`` counts what each import dropped."""
+    qrels = QRELS + "q1\tnope\t1\nq1\td2\t1\nq1\tgone\t0\n"
+    root = _beir(tmp_path / "lossy", _lines(*GOOD), qrels)
+    env = make_env(tmp_path / "store", tmp_path / "models", COLUMNS="200")
+    message = user_error(run(["corpus", "import", str(root), "--strict"], env))
+    assert f"{root / 'qrels/test.tsv'}:3: unknown corpus id 'nope'" in message
+    assert f"{root / 'qrels/test.tsv'}:5: unknown corpus id 'gone'" in message
+    assert Store(tmp_path / "store").corpora() == []
+
+    text = ok(run(["corpus", "import", str(root)], env))
+    assert "corpus 'lossy' imported: 3 passages, 1 queries, qrels: test 2" in text
+    assert ("dropped 2 qrels rows naming a query or corpus id the corpus lacks: "
+            "qrels/test.tsv:3, qrels/test.tsv:5") in text
+    assert Store(tmp_path / "store").qrels("lossy").num_rows == 2
+    text = ok(run(["corpus", "import", str(root)], env))
+    assert "unchanged" in text and "dropped 2 qrels rows" in text
+
+    ok(run(["corpus", "import", str(_beir(tmp_path / "clean", _lines(*GOOD)))], env))
+    text = ok(run(["corpus", "list"], env))
+    assert "dropped qrels" in text
+    assert _cells(text, "lossy")[5] == "2" and _cells(text, "clean")[5] == "0"
+    assert "lossy: dropped 2 qrels rows: qrels/test.tsv:3, qrels/test.tsv:5" in text
+
+
+def test_corpus_list_on_an_older_store(tmp_path: Path) -> None:
+    """A corpus imported before dropped rows were recorded lists 0 dropped qrels."""
+    import lancedb
+
+    old = pa.schema([f for f in schemas.CORPORA if f.name != "dropped_qrels"])
+    row = {"name": "old", "kind": "beir", "source": "/x", "fingerprint": "f" * 64,
+           "n_passages": 3, "n_queries": 1, "qrels": '{"test": 1}', "imported_at": "then"}
+    lancedb.connect(str(tmp_path / "store")).create_table(
+        "corpora", pa.Table.from_pylist([row], schema=old))
+    env = make_env(tmp_path / "store", tmp_path / "models", COLUMNS="200")
+    text = ok(run(["corpus", "list"], env))
+    assert _cells(text, "old")[5] == "0"
+    assert "old: dropped" not in text
+
+
+def _cells(table: str, name: str) -> list[str]:
+    """The cells of the row of ``name`` in a printed table."""
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("│").split("│")]
+        if cells and cells[0] == name:
+            return cells
+    raise AssertionError(f"no row {name!r} in:\n{table}")
 
 
 # ------------------------------------------------------------------- unknown corpus names

@@ -26,6 +26,7 @@ from textual.widgets import (
     TabbedContent,
 )
 
+from engine.datasets import locate
 from engine.generate import GenerateRequest
 from engine.pipeline import generate_and_check
 from engine.profiles import import_profiles
@@ -143,7 +144,7 @@ def gen_store(tmp_path_factory: pytest.TempPathFactory, models_dir: Path,
     filtered (as ``augplan generate --limit 3`` does). Not changed by any test."""
     path = tmp_path_factory.mktemp("tui-gen") / "store"
     store = Store(path)
-    store.import_corpus("scifact", corpus_io.detect(corpus_io.locate("scifact", data_dir)))
+    store.import_corpus("scifact", corpus_io.detect(locate("scifact", data_dir)))
     generate_and_check(store, GenerateRequest(corpus="scifact", augmenter=SMOL, limit=3),
                        models_dir=models_dir)
     return path
@@ -154,7 +155,7 @@ def run_store(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     """SciFact imported, nothing generated: the Run pane's tests generate into it."""
     path = tmp_path_factory.mktemp("tui-run") / "store"
     Store(path).import_corpus("scifact",
-                              corpus_io.detect(corpus_io.locate("scifact", data_dir)))
+                              corpus_io.detect(locate("scifact", data_dir)))
     return path
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from tui.cli._common import StoreOpt, open_store, out, print_table
+
+if TYPE_CHECKING:
+    from store.corpus import DroppedQrels
 
 app = typer.Typer(help="Corpora in the store: import and list.", no_args_is_help=True)
 
@@ -27,6 +30,9 @@ def corpus_import(
     = False,
     replace: Annotated[bool, typer.Option("--replace", help="Overwrite a corpus of this name.")]
     = False,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Refuse a corpus whose qrels name query or corpus ids it lacks "
+        "(default: drop those rows and report them).")] = False,
     store_path: StoreOpt = None,
 ) -> None:
     """Validate and import a corpus (streamed; nothing is written if any line is bad)."""
@@ -34,21 +40,46 @@ def corpus_import(
 
     t0 = time.perf_counter()
     corpus, summary, written = import_dataset(open_store(store_path), path, name=name,
-                                              data_dir=data, download=download, replace=replace)
+                                              data_dir=data, download=download, replace=replace,
+                                              strict=strict)
     qrels = ", ".join(f"{k} {v}" for k, v in sorted(summary.qrels.items())) or "none"
     verb = "imported" if written else "unchanged (already imported)"
     out.print(f"corpus {corpus!r} {verb}: {summary.n_passages} passages, "
               f"{summary.n_queries} queries, qrels: {qrels} ({time.perf_counter() - t0:.1f} s)")
+    dropped = summary.dropped_qrels
+    if dropped.count:
+        out.print(f"dropped {_rows(dropped.count)} naming a query or corpus id the corpus lacks: "
+                  f"{_refs(dropped)} (--strict refuses such a corpus)",
+                  markup=False, highlight=False, soft_wrap=True)
+
+
+def _rows(n: int) -> str:
+    return f"{n} qrels row{'' if n == 1 else 's'}"
+
+
+def _refs(dropped: DroppedQrels) -> str:
+    """The first dropped rows as file:line, and how many more there are."""
+    refs = ", ".join(dropped.first)
+    more = dropped.count - len(dropped.first)
+    return refs + (f" and {more} more" if more > 0 else "")
 
 
 @app.command("list")
 def corpus_list(store_path: StoreOpt = None) -> None:
-    """Corpora in the store."""
+    """Corpora in the store; qrels rows dropped on import are counted, the first few named."""
+    from store.corpus import DroppedQrels
+
     rows = open_store(store_path).corpora()
     table = Table(title="corpora")
-    for col in ("name", "kind", "passages", "queries", "qrels", "imported"):
+    for col in ("name", "kind", "passages", "queries", "qrels", "dropped qrels", "imported"):
         table.add_column(col)
+    notes: list[str] = []
     for r in rows:
+        dropped = DroppedQrels.from_json(r.get("dropped_qrels"))
         table.add_row(r["name"], r["kind"], str(r["n_passages"]), str(r["n_queries"]), r["qrels"],
-                      r["imported_at"])
+                      str(dropped.count), r["imported_at"])
+        if dropped.count:
+            notes.append(f"{r['name']}: dropped {_rows(dropped.count)}: {_refs(dropped)}")
     print_table(table)
+    for note in notes:
+        out.print(note, markup=False, highlight=False, soft_wrap=True)
