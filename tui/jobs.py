@@ -363,21 +363,19 @@ def benchmark_job(
     emit: Emit,
     should_stop: Callable[[], bool],
 ) -> dict[str, Any]:
-    """Measure an augmenter's cost profile on this machine (saved in the store)."""
-    from engine.profiles import measure_augmenter
+    """Measure an augmenter's cost profile on this machine (saved in the store), on the
+    store's corpus (``engine.profiles.bench_corpus``)."""
+    from engine.profiles import bench_corpus, measure_augmenter
     from store import Store
 
     store = Store(Path(store_path))
-    corpora = [c["name"] for c in store.corpora()]
-    emit(
-        "event",
-        f"{name}: measuring on {passages} passages of {corpora[0] if corpora else 'SciFact'}",
-    )
+    corpus = bench_corpus(store)
+    emit("event", f"{name}: measuring on {passages} passages of {corpus}")
     profile = measure_augmenter(
         name,
         passages=passages,
         store=store,
-        corpus=corpora[0] if corpora else None,
+        corpus=corpus,
         models_dir=Path(models_dir) if models_dir else None,
     )
     return {

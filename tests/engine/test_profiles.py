@@ -1,18 +1,20 @@
-"""Cost profiles: measuring an augmenter (SmolLM2, llama.cpp, 4 SciFact passages), the store's
-profiles table, the planner's TOML format both ways, and the CLI commands."""
+"""Cost profiles: measuring an augmenter (SmolLM2, llama.cpp, 4 SciFact passages), the default
+corpus of a benchmark (the store's), the store's profiles table, the planner's TOML format both
+ways, and the CLI commands."""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from engine import catalogue, profiles
 from engine.profiles import AugmenterProfile, TrainingProfile
 from store import AugplanError, Store
+from store import corpus as corpus_io
 
 SMOL = "smollm2-135m"
 
@@ -37,6 +39,17 @@ def _aug(**kw) -> AugmenterProfile:
     return dataclasses.replace(base, **kw)
 
 
+def _import_jsonl(store: Store, root: Path, name: str, n: int) -> None:
+    """Write an ``n``-passage jsonl corpus under ``root`` and import it into ``store``."""
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / f"{name}.jsonl"
+    rows = [{"_id": f"{name}-{i}", "title": f"Note {i}",
+             "text": f"Passage {i} of {name}: sea otters use stones to open shellfish."}
+            for i in range(n)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    store.import_corpus(name, corpus_io.detect(path))
+
+
 # ------------------------------------------------------------------------------ measuring
 
 
@@ -53,7 +66,37 @@ def test_measure_augmenter_fields(measured) -> None:
     s = p.params
     assert s["prompt_tokens"] > 4 * 100 and s["gen_tokens"] > 0 and s["max_tokens"] == 48
     assert s["model_sha256"] == catalogue.get_entry(SMOL).sha256
+    assert s["corpus"] == "scifact"  # the store holds no corpus: SciFact from the data folder
     assert p.measured_at.endswith("+00:00")
+
+
+def test_bench_corpus_rule(tmp_path: Path) -> None:
+    """The store's corpus, the one with the most passages of several (ties by name); else
+    SciFact."""
+    store = Store(tmp_path / "store")
+    assert profiles.bench_corpus(None) == profiles.bench_corpus(store) == "scifact"
+    _import_jsonl(store, tmp_path / "c", "zeta", 3)
+    assert profiles.bench_corpus(store) == "zeta"
+    _import_jsonl(store, tmp_path / "c", "alpha", 2)
+    assert profiles.bench_corpus(store) == "zeta"  # the most passages
+    _import_jsonl(store, tmp_path / "c", "beta", 3)
+    assert profiles.bench_corpus(store) == "beta"  # a tie: by name
+
+
+def test_measure_defaults_to_the_store_corpus(
+    tmp_path: Path, models_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without ``corpus``, a store holding only another corpus is measured on that one, and
+    SciFact is never looked for on disk."""
+    empty = tmp_path / "data"
+    empty.mkdir()
+    monkeypatch.setenv("AUGPLAN_DATA_DIR", str(empty))
+    store = Store(tmp_path / "store")
+    _import_jsonl(store, tmp_path / "corpus", "otters", 10)
+    p = profiles.measure_augmenter(SMOL, passages=2, store=store, models_dir=models_dir)
+    assert p.params["corpus"] == "otters" and p.passages == 2
+    assert p.queries_per_s > 0
+    assert profiles.stored_profiles(store) == [p]
 
 
 def test_store_round_trip(measured) -> None:
@@ -185,10 +228,8 @@ def test_dumps_omits_unknowns() -> None:
 
 
 def test_cli_profiles_commands(tmp_path: Path) -> None:
-    from tui.cli_profiles import register
+    from tui.cli import app
 
-    app = typer.Typer()
-    register(app)
     store = str(tmp_path / "store")
     src = tmp_path / "in.toml"
     src.write_text(profiles.dumps_profiles([_aug()]))
