@@ -33,9 +33,9 @@ import pyarrow as pa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from engine.quality import char_shingles, jaccard, lexical_pairs, semantic_pairs
 from store import Store
 from store import corpus as corpus_io
-from store.dedup import char_shingles, jaccard, lexical_pairs, semantic_pairs
 from store.schemas import augmentations as augmentation_schema
 
 DIM = 384
@@ -129,7 +129,7 @@ def store_rows(n: int, texts: list[str], x: np.ndarray, passages: int) -> pa.Tab
 
 
 def end_to_end(n: int, texts: list[str], x: np.ndarray) -> tuple[float, dict[str, int]]:
-    from store.dedup import dedup
+    from engine.quality import dedup
 
     with tempfile.TemporaryDirectory() as tmp:
         passages = max(n // 8, 1)

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from engine.device import PRECISIONS, bf16_faster
 from store import Store
 from store.errors import AugplanError
 
@@ -81,17 +82,6 @@ def load_eval_set(store: Store, spec: str) -> EvalSet:
                    passages.column("passage_id").to_pylist(), docs)
 
 
-def cpu_has_bf16() -> bool:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            flags = next((line for line in fh if line.startswith("flags")), "")
-    except OSError:
-        return False
-    # AMX only: with AVX512-BF16 alone (no AMX tiles) bf16 is slower than float32 here --
-    # MiniLM encoding 256 SciFact abstracts took 11.0 s in bf16 against 7.6 s in float32.
-    return "amx_bf16" in flags
-
-
 def metrics_for(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float]]) -> dict[str,
                                                                                            float]:
     """nDCG@10, Recall@100 and MRR@10 with ranx (a query with no results scores 0)."""
@@ -120,7 +110,7 @@ class Evaluator:
     def __post_init__(self) -> None:
         if self.mode not in ("full", "nano"):
             raise AugplanError(f"--eval-mode {self.mode!r}: use full or nano")
-        if self.precision not in ("auto", "bf16", "fp32"):
+        if self.precision not in PRECISIONS:
             raise AugplanError(f"--precision {self.precision!r}: use auto, bf16 or fp32")
         if self.nano_k < 1:
             raise AugplanError("--nano-k must be at least 1")
@@ -160,9 +150,11 @@ class Evaluator:
 
         import torch
 
-        bf16 = self.precision == "bf16" or (self.precision == "auto" and cpu_has_bf16())
+        # the bf16 rule of engine.device, for the device the model sits on
+        device = str(getattr(model, "device", "cpu")).split(":", 1)[0]
+        bf16 = self.precision == "bf16" or (self.precision == "auto" and bf16_faster(device))
         static = type(model[0]).__name__ == "StaticEmbedding"
-        ctx = (torch.autocast("cpu", dtype=torch.bfloat16) if bf16 and not static
+        ctx = (torch.autocast(device, dtype=torch.bfloat16) if bf16 and not static
                else contextlib.nullcontext())
         with ctx, torch.inference_mode():
             vecs = model.encode(texts, batch_size=self.batch_size, normalize_embeddings=True,
@@ -205,5 +197,4 @@ class Evaluator:
         return metrics, time.perf_counter() - t0
 
 
-__all__ = ["METRICS", "EvalSet", "Evaluator", "cpu_has_bf16", "load_eval_set", "metrics_for",
-           "parse_eval"]
+__all__ = ["METRICS", "EvalSet", "Evaluator", "load_eval_set", "metrics_for", "parse_eval"]

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import catalogue, retrievers
+from engine.device import PRECISIONS, auto_precision, device_name
 from engine.evaluate import Evaluator, load_eval_set
 from engine.prompts import DEFAULT_STRATEGY
 from store import Store, now
@@ -110,31 +111,15 @@ Event = Callable[[str], None]
 
 
 def _precision(p: str) -> str:
-    from engine.evaluate import cpu_has_bf16
-
-    if p not in ("auto", "bf16", "fp32"):
+    """``bf16`` or ``fp32``: as asked, or for ``auto`` by the bf16 rule of engine.device on the
+    device training runs on (the GPU when there is one)."""
+    if p not in PRECISIONS:
         raise AugplanError(f"--precision {p!r}: use auto, bf16 or fp32")
-    if p != "auto":
-        return p
-    import torch
-
-    if torch.cuda.is_available():
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if cpu_has_bf16() else "fp32"
+    return auto_precision() if p == "auto" else p
 
 
 def _hash(obj: Any) -> str:
     return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:24]
-
-
-def device_name() -> str:
-    import torch
-
-    if torch.cuda.is_available():
-        return torch.cuda.get_device_name(0)
-    from engine.backends.transformers_backend import cpu_name
-
-    return cpu_name()
 
 
 # ------------------------------------------------------------------------- selection
@@ -195,8 +180,7 @@ def select_pairs(
             generated += report.generated
         unchecked = [k for k in keys if (have.get(k) or {}).get("vector") is None]
         if unchecked:
-            from engine.filters import FilterOptions
-            from engine.quality import QualityOptions, process
+            from engine.quality import FilterOptions, QualityOptions, process
 
             if on_event:
                 on_event(f"{augmenter}: filters and dedup")

@@ -60,7 +60,7 @@ def spec(name: str) -> RetrieverSpec:
 def _threads() -> None:
     import torch
 
-    from engine.backends.llamacpp import default_threads
+    from engine.device import default_threads
 
     torch.set_num_threads(default_threads())
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from engine import evaluate, pilot
+from engine.datasets import locate
 from store import Selection, Store
 from store import corpus as corpus_io
 from store.errors import AugplanError
@@ -45,7 +46,7 @@ def test_parse_eval() -> None:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Store:
     s = Store(tmp_path_factory.mktemp("pilot") / "store")
-    s.import_corpus("scifact", corpus_io.detect(corpus_io.locate("scifact", data_dir)))
+    s.import_corpus("scifact", corpus_io.detect(locate("scifact", data_dir)))
     return s
 
 
@@ -209,10 +210,10 @@ async def test_tui_next_pilot_and_run_plan(first: pilot.PilotReport, store: Stor
     """The TUI's Plan pane on real pilots: p plans, m measures the suggested next pilot point
     (a job process: generation, training, evaluation) and replans with it, x runs the plan and
     writes its training pairs beside the store."""
+    from tests.test_tui import errors, settle
     from textual.widgets import Input, Log
 
     from engine.profiles import import_profiles
-    from tests.test_tui import errors, settle
     from tui.app import AugplanApp
 
     pilot.run_pilot(store, dataclasses.replace(REQUEST, seeds=(0, 1)), models_dir=models_dir)

@@ -18,30 +18,31 @@ import typer
 from sacrebleu.metrics import BLEU
 from typer.testing import CliRunner
 
-from engine.embed import Embedder
-from engine.filters import (
+import engine.quality
+from engine.embed import Embedder, encode, passage_matrix
+from engine.quality import (
     FilterOptions,
     PassageIndex,
+    QualityOptions,
     apply_filters,
-    copy_measures,
-    passage_matrix,
-    round_trip_ranks,
-    text_checks,
-    tokens,
-)
-from engine.quality import QualityOptions, diversity_for, process
-from store import AugplanError, Selection, Store
-from store import corpus as corpus_io
-from store.dedup import (
     char_shingles,
+    copy_measures,
     dedup,
+    diversity_for,
+    diversity_scores,
     jaccard,
     lexical_pairs,
     normalise,
+    process,
+    round_trip_ranks,
+    self_bleu,
     semantic_pairs,
+    text_checks,
     text_hash,
+    tokens,
 )
-from store.diversity import diversity_scores, self_bleu
+from store import AugplanError, Selection, Store
+from store import corpus as corpus_io
 from store.schemas import augmentations as augmentation_schema
 
 DIM = 384
@@ -116,6 +117,22 @@ def sci(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Store:
 @pytest.fixture(scope="module")
 def embedder(models_dir: Path) -> Embedder:
     return Embedder(models_dir=models_dir)
+
+
+# ------------------------------------------------------------------------ public surface
+def test_public_surface_of_the_quality_package() -> None:
+    """What other rooms and tests import from engine.quality (and nothing private)."""
+    assert set(engine.quality.__all__) == {
+        "ECHO_PATTERN", "FILTER_KEYS", "PRECISIONS", "SCOPES", "FilterOptions", "FilterReport",
+        "Pairs", "PassageIndex", "QualityOptions", "QualityReport", "apply_filters",
+        "assign_representatives", "char_shingles", "check_run", "copy_measures", "dedup",
+        "diversity_for", "diversity_scores", "jaccard", "lexical_pairs", "load_checks",
+        "minhash_signatures", "normalise", "process", "reason_counts", "round_trip_ranks",
+        "selection", "self_bleu", "semantic_pairs", "semantic_pairs_within", "status_counts",
+        "text_checks", "text_hash", "tokens",
+    }
+    assert all(hasattr(engine.quality, name) for name in engine.quality.__all__)
+    assert callable(engine.quality.dedup)  # the function, not its module
 
 
 # -------------------------------------------------------------------------- text rules
@@ -234,13 +251,28 @@ def test_round_trip_on_scifact(sci: Store, embedder: Embedder) -> None:
 
 
 def test_float32_and_bfloat16_passage_vectors_agree(sci: Store, embedder: Embedder) -> None:
-    from engine.filters import encode
-
     texts = [p["title"] + " " + p["text"] for p in sci.passages("sci40", 4).to_pylist()]
     fp32, used32 = encode(embedder, texts, "float32")
     bf16, _ = encode(embedder, texts, "bfloat16")
     assert used32 == "float32"
     assert (fp32 * bf16).sum(axis=1).min() > 0.99
+
+
+def test_passage_precision_follows_the_device_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine import embed
+
+    assert FilterOptions().precision == "auto"
+    monkeypatch.setattr(embed, "bf16_faster", lambda device=None: False)
+    assert embed.resolve_precision("auto") == "float32"
+    monkeypatch.setattr(embed, "bf16_faster", lambda device=None: True)
+    assert embed.resolve_precision("auto") == "bfloat16"
+    monkeypatch.setattr(embed, "cpu_bf16_supported", lambda: False)
+    assert embed.resolve_precision("bfloat16") == "float32"  # asked, but the CPU cannot
+    assert embed.resolve_precision("float32") == "float32"
+    with pytest.raises(AugplanError, match="fp16"):
+        embed.resolve_precision("fp16")
+    with pytest.raises(AugplanError, match="precision 'bf16'"):
+        FilterOptions(precision="bf16").validate()
 
 
 # ------------------------------------------------------------------------------- dedup
@@ -407,12 +439,12 @@ def test_diversity_for_a_selection(tiny: Store) -> None:
                                       "why lithium cells last long"])]
           + [row("tiny", "x", "p2", "", status="empty"),
              row("tiny", "f", "p1", PASSAGE.lower(), status="filtered")])
-    all_rows = diversity_for(tiny, "corpus = 'tiny'")
+    all_rows = diversity_for(tiny, Selection(corpus="tiny"))
     assert all_rows["n"] == 4 and all_rows["copy_rate"] == pytest.approx(0.25)
-    kept = diversity_for(tiny, "corpus = 'tiny'", statuses=("ok",))
+    kept = diversity_for(tiny, Selection(corpus="tiny"), statuses=("ok",))
     assert kept["n"] == 3 and kept["per_passage_distance"] == pytest.approx(1.0)
     with pytest.raises(AugplanError, match="--where"):
-        diversity_for(tiny, "no_such_column = 1")
+        diversity_for(tiny, Selection(where="no_such_column = 1"))
 
 
 # ------------------------------------------------------------------------ the whole stage
@@ -438,7 +470,7 @@ def test_process_a_run_end_to_end(sci: Store, embedder: Embedder, tmp_path: Path
     assert report.dedup is not None and report.dedup["exact"] == 1
     assert report.reasons == {"filtered": {"copied": 1, "too_short": 1, "round_trip": 1},
                               "duplicate": {"exact_duplicate": 1}}
-    stored = json.loads(sci.runs(f"run_id = '{run_id}'")[0]["diversity"])
+    stored = json.loads(sci.run(run_id)["diversity"])
     assert stored["n"] == len(queries) and stored["kept"]["n"] == 2
     assert stored == json.loads(json.dumps(report.diversity))
     assert report.diversity is not None and report.diversity["embedded"] == len(queries)
@@ -451,10 +483,11 @@ def test_process_a_run_end_to_end(sci: Store, embedder: Embedder, tmp_path: Path
 
 
 def test_cli_filter_and_diversity(tiny: Store) -> None:
-    from tui.cli_quality import register
+    from tui.cli import quality as cli_quality
 
     app = typer.Typer()
-    register(app)
+    app.command("filter")(cli_quality.filter_cmd)
+    app.command("diversity")(cli_quality.diversity_cmd)
     add(tiny, [row("tiny", "a", "p1", GOOD, vector=unit(np.eye(DIM)[0])),
                row("tiny", "b", "p1", "vitamin d", vector=unit(np.eye(DIM)[1])),
                row("tiny", "c", "p2", GOOD.upper(), vector=unit(np.eye(DIM)[2]))])

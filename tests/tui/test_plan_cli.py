@@ -14,6 +14,7 @@ import pytest
 
 from tests.helpers import PROFILES, make_env, ok, run, user_error
 
+
 def _write_pilots(path: Path, rows: list[list]) -> Path:
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)

@@ -69,7 +69,8 @@ def filter_cmd(
     min_words: Annotated[int, typer.Option("--min-words")] = 3,
     max_words: Annotated[int, typer.Option("--max-words")] = 40,
     float32: Annotated[bool, typer.Option(
-        "--float32", help="Encode passages in float32 instead of bfloat16 autocast.")]
+        "--float32", help="Encode passages in float32 (default: bfloat16 autocast where it "
+        "is faster, i.e. on CPUs with AMX).")]
     = False,
     recheck: Annotated[bool, typer.Option(
         "--recheck", help="Measure rows filtered or marked duplicate before again.")]
@@ -80,13 +81,12 @@ def filter_cmd(
     models_dir: ModelsOpt = None,
 ) -> None:
     """Embed, filter and deduplicate synthetic queries (rows are marked, never deleted)."""
-    from engine.filters import FilterOptions
-    from engine.quality import QualityOptions, process
+    from engine.quality import FilterOptions, QualityOptions, process
 
     options = QualityOptions(
         filters=FilterOptions(min_words=min_words, max_words=max_words,
                               round_trip=not no_round_trip, round_trip_k=round_trip_k,
-                              precision="float32" if float32 else "bfloat16"),
+                              precision="float32" if float32 else "auto"),
         semantic_threshold=semantic_threshold, lexical_threshold=lexical_threshold,
         scope=scope, where=where, recheck=recheck,
     )

@@ -1,6 +1,6 @@
 """The quality stage of a corpus' synthetic queries: embed, filter, deduplicate, score diversity.
 
-``process`` runs the steps in that order on the rows of a corpus (or of one run, or of any SQL
+``process`` runs the steps in that order on the rows of a corpus (or of one run, or of any
 selection). Each step marks rows in the store (status, reason, checks, dup_of) and never
 deletes one, so the stage can be re-run: rows already marked keep their status unless
 ``recheck`` asks for them to be measured again with the current thresholds. The diversity
@@ -11,22 +11,30 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from engine import filters as _filters
-from engine.embed import Embedder, embed_pending
-from engine.filters import FilterOptions, FilterReport
+from engine.embed import Embedder, embed_pending, passage_input, vectors_or_zero
+from engine.quality.dedup import SCOPES, dedup
+from engine.quality.diversity import diversity_scores
+from engine.quality.filters import (
+    FilterOptions,
+    FilterReport,
+    PassageIndex,
+    apply_filters,
+    text_checks,
+)
+from engine.quality.marks import load_checks
 from store import STATUSES, Selection, Store
-from store.dedup import SCOPES, dedup, load_checks
-from store.diversity import diversity_scores
 from store.errors import AugplanError
+
+Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -91,19 +99,16 @@ def check_run(
     embedder: Embedder | None = None,
     models_dir: Path | None = None,
     round_trip: bool = False,
-    on_progress: Callable[[str, int, int], None] | None = None,
+    on_progress: Progress | None = None,
 ) -> QualityReport:
     """The quality pass after a generation: ``process`` on the run's queries with the default
     filters (the round-trip filter only when asked)."""
-    from dataclasses import replace
-
-    from engine.filters import FilterOptions
-
     options = QualityOptions(filters=replace(FilterOptions(), round_trip=round_trip))
     return process(store, corpus, run_id=run_id, embedder=embedder, models_dir=models_dir,
                    options=options, on_progress=on_progress)
 
 
+# ------------------------------------------------------------------------------- the stage
 def process(
     store: Store,
     corpus: str,
@@ -112,7 +117,7 @@ def process(
     embedder: Embedder | None = None,
     models_dir: Path | None = None,
     options: QualityOptions | None = None,
-    on_progress: Callable[[str, int, int], None] | None = None,
+    on_progress: Progress | None = None,
 ) -> QualityReport:
     """embed_pending -> filters -> dedup -> diversity on a corpus (or one of its runs).
 
@@ -122,63 +127,30 @@ def process(
     """
     options = options or QualityOptions()
     options.validate()
-    store.corpus_info(corpus)
-    if run_id is not None:
-        run = store.run(run_id)
-        if run is None:
-            raise AugplanError(f"--run {run_id!r}: no such run", hint="augplan runs list")
-        if run["corpus"] != corpus:
-            raise AugplanError(f"--run {run_id!r} belongs to corpus {run['corpus']!r}, "
-                               f"not {corpus!r}")
+    _check_corpus_and_run(store, corpus, run_id)
     sel = selection(corpus, run_id, options.where)
     selected = store.count_augmentations(sel)
     seconds: dict[str, float] = {}
-
-    t0 = time.perf_counter()
-    pending = store.count_augmentations(Selection(corpus=corpus, embedded=False,
-                                                  has_query=True))
-    needs_model = pending > 0 or (options.run_filters and options.filters.round_trip)
-    if needs_model and embedder is None:
-        embedder = Embedder(models_dir=models_dir)
-    embedded = 0
-    if pending:
-        embedded = embed_pending(
-            store, corpus, embedder=embedder,
-            on_progress=(lambda d, t: on_progress("embed queries", d, t)) if on_progress
-            else None,
-        )
-    seconds["embed"] = round(time.perf_counter() - t0, 3)
-
+    with _timed(seconds, "embed"):
+        embedder, embedded = _embed_step(store, corpus, embedder, models_dir, options,
+                                         on_progress)
     filter_report = None
     if options.run_filters:
-        t0 = time.perf_counter()
-        filter_report = _filters.apply_filters(
-            store, corpus, selection=sel, embedder=embedder,
-            options=options.filters, reset=options.recheck, on_progress=on_progress,
-        )
-        seconds["filters"] = round(time.perf_counter() - t0, 3)
-
+        with _timed(seconds, "filters"):
+            filter_report = apply_filters(
+                store, corpus, selection=sel, embedder=embedder, options=options.filters,
+                reset=options.recheck, on_progress=on_progress)
     dedup_counts = None
     if options.dedup:
-        t0 = time.perf_counter()
-        dedup_counts = dedup(
-            store, corpus, selection=sel,
-            semantic_threshold=options.semantic_threshold,
-            lexical_threshold=options.lexical_threshold, scope=options.scope,
-            reset=options.recheck, seed=options.seed,
-        )
-        seconds["dedup"] = round(time.perf_counter() - t0, 3)
-
+        with _timed(seconds, "dedup"):
+            dedup_counts = dedup(
+                store, corpus, selection=sel, semantic_threshold=options.semantic_threshold,
+                lexical_threshold=options.lexical_threshold, scope=options.scope,
+                reset=options.recheck, seed=options.seed)
     scores = None
     if options.diversity:
-        t0 = time.perf_counter()
-        scores = diversity_for(store, sel, sample=options.diversity_sample, seed=options.seed)
-        scores["kept"] = diversity_for(store, sel, statuses=("ok",),
-                                       sample=options.diversity_sample, seed=options.seed)
-        if run_id is not None:
-            store.update_run(run_id, diversity=json.dumps(scores, sort_keys=True))
-        seconds["diversity"] = round(time.perf_counter() - t0, 3)
-
+        with _timed(seconds, "diversity"):
+            scores = _diversity_step(store, sel, run_id, options)
     return QualityReport(
         corpus=corpus, run_id=run_id, where=sel.describe(), selected=selected, embedded=embedded,
         filters=filter_report, dedup=dedup_counts, status=status_counts(store, sel),
@@ -186,6 +158,58 @@ def process(
     )
 
 
+def _check_corpus_and_run(store: Store, corpus: str, run_id: str | None) -> None:
+    """A known corpus, and a known run of that corpus (when one is named)."""
+    store.corpus_info(corpus)
+    if run_id is None:
+        return
+    run = store.run(run_id)
+    if run is None:
+        raise AugplanError(f"--run {run_id!r}: no such run", hint="augplan runs list")
+    if run["corpus"] != corpus:
+        raise AugplanError(f"--run {run_id!r} belongs to corpus {run['corpus']!r}, "
+                           f"not {corpus!r}")
+
+
+@contextmanager
+def _timed(seconds: dict[str, float], step: str) -> Iterator[None]:
+    """Wall seconds of a step, rounded to ms, into ``seconds[step]``."""
+    t0 = time.perf_counter()
+    yield
+    seconds[step] = round(time.perf_counter() - t0, 3)
+
+
+def _embed_step(store: Store, corpus: str, embedder: Embedder | None, models_dir: Path | None,
+                options: QualityOptions, on_progress: Progress | None
+                ) -> tuple[Embedder | None, int]:
+    """Embed the corpus' queries that have no vector; loads the embedder when this or the
+    round-trip filter needs it. Returns (the embedder, queries embedded now)."""
+    pending = store.count_augmentations(Selection(corpus=corpus, embedded=False,
+                                                  has_query=True))
+    needs_model = pending > 0 or (options.run_filters and options.filters.round_trip)
+    if needs_model and embedder is None:
+        embedder = Embedder(models_dir=models_dir)
+    if not pending:
+        return embedder, 0
+    return embedder, embed_pending(
+        store, corpus, embedder=embedder,
+        on_progress=(lambda d, t: on_progress("embed queries", d, t)) if on_progress else None,
+    )
+
+
+def _diversity_step(store: Store, sel: Selection, run_id: str | None,
+                    options: QualityOptions) -> dict[str, Any]:
+    """Diversity of all non-empty queries of the selection, with the kept ones' under
+    ``kept``; stored with the run when there is one."""
+    scores = diversity_for(store, sel, sample=options.diversity_sample, seed=options.seed)
+    scores["kept"] = diversity_for(store, sel, statuses=("ok",),
+                                   sample=options.diversity_sample, seed=options.seed)
+    if run_id is not None:
+        store.update_run(run_id, diversity=json.dumps(scores, sort_keys=True))
+    return scores
+
+
+# ------------------------------------------------------------------------------ read-outs
 def status_counts(store: Store, selection: Selection) -> dict[str, int]:
     """Rows per status in a selection (every status listed, zeros included)."""
     t = store.augmentations(selection, ["status"])
@@ -238,7 +262,7 @@ def diversity_for(
     queries = [queries[k] for k in keep]
     keys = [f"{c}/{p}" for c, p in zip(rows.column("corpus").to_pylist(),
                                        rows.column("passage_id").to_pylist(), strict=True)]
-    vectors = _vectors_or_zero(rows.column("vector"), store.dim) if rows.num_rows else None
+    vectors = vectors_or_zero(rows.column("vector"), store.dim) if rows.num_rows else None
     scores = diversity_scores(queries, vectors, keys, copy_flags=_copy_flags(store, rows),
                               sample=sample, seed=seed)
     scores["where"] = selection.describe()
@@ -246,42 +270,40 @@ def diversity_for(
     return scores
 
 
-def _vectors_or_zero(column: pa.ChunkedArray, dim: int) -> np.ndarray:
-    """Vector column as a matrix, with zero rows where a vector is missing."""
-    arr = column.combine_chunks()
-    dim = arr.type.list_size if hasattr(arr.type, "list_size") else dim
-    out = np.zeros((len(arr), dim), np.float32)
-    valid = arr.is_valid().to_numpy(zero_copy_only=False)
-    if valid.any():
-        present = arr.filter(pa.array(valid))
-        out[valid] = present.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
-    return out
-
-
 def _copy_flags(store: Store, rows: pa.Table) -> list[bool]:
     """Whether each row's query is copied from its passage (measured where not known)."""
     if rows.num_rows == 0:
         return []
-    opts = FilterOptions()
     flags: list[bool | None] = []
     for c in rows.column("checks").to_pylist():
         data = load_checks(c)
         flags.append(bool(data["copied"]) if "copied" in data else None)
     missing = [k for k, f in enumerate(flags) if f is None]
     if missing:
-        corpora = rows.column("corpus").to_pylist()
-        pids = rows.column("passage_id").to_pylist()
-        queries = rows.column("query").to_pylist()
-        wanted = pl.DataFrame({"corpus": [corpora[k] for k in missing],
-                               "passage_id": [pids[k] for k in missing]}).unique()
-        passages = store.passages_by_id(wanted).to_pylist()
-        index = {(p["corpus"], p["passage_id"]): _filters.PassageIndex.build(
-            _filters.passage_input(p["title"], p["text"]), opts.copy_ngram) for p in passages}
-        for k in missing:
-            passage = index.get((corpora[k], pids[k]))
-            if passage is None:
-                flags[k] = False
-                continue
-            _, _, measured = _filters.text_checks(queries[k], passage, opts)
-            flags[k] = bool(measured.get("copied"))
+        _measure_copies(store, rows, missing, flags)
     return [bool(f) for f in flags]
+
+
+def _measure_copies(store: Store, rows: pa.Table, missing: list[int],
+                    flags: list[bool | None]) -> None:
+    """Measure the copy flag of the rows at ``missing`` against their passages, in place."""
+    opts = FilterOptions()
+    corpora = rows.column("corpus").to_pylist()
+    pids = rows.column("passage_id").to_pylist()
+    queries = rows.column("query").to_pylist()
+    wanted = pl.DataFrame({"corpus": [corpora[k] for k in missing],
+                           "passage_id": [pids[k] for k in missing]}).unique()
+    passages = store.passages_by_id(wanted).to_pylist()
+    index = {(p["corpus"], p["passage_id"]): PassageIndex.build(
+        passage_input(p["title"], p["text"]), opts.copy_ngram) for p in passages}
+    for k in missing:
+        passage = index.get((corpora[k], pids[k]))
+        if passage is None:
+            flags[k] = False
+            continue
+        _, _, measured = text_checks(queries[k], passage, opts)
+        flags[k] = bool(measured.get("copied"))
+
+
+__all__ = ["QualityOptions", "QualityReport", "check_run", "diversity_for", "process",
+           "reason_counts", "selection", "status_counts"]

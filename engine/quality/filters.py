@@ -27,35 +27,38 @@ fails names the reason):
    to about a million passages (the matrix is then ~1.5 GB of float32, and 20k queries take a
    few minutes); beyond that an ANN index would be needed.
 
-Passage vectors live in the store's ``passage_vectors`` table, keyed by (passage content hash,
-embedder), so every passage is encoded once, ever, whatever corpus it appears in; a run that is
-interrupted keeps what it had encoded (written in chunks). Passages are encoded under bfloat16
-autocast where the CPU supports it (3.7x faster on AVX-512 CPUs with nDCG@10 on SciFact moving
-by 6e-4), or in float32 with ``precision='float32'``.
+Passage vectors come from :func:`engine.embed.passage_matrix` (encoded once, ever, cached in the
+store). ``precision`` chooses how passages are encoded: ``auto`` (the default) follows the bf16
+rule of :mod:`engine.device` (bfloat16 autocast only on CPUs with AMX tiles, where it is faster),
+``bfloat16`` asks for it wherever the CPU runs it, ``float32`` never uses it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import itertools
-import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from engine.embed import Embedder
+from engine.embed import (
+    ENCODE_PRECISIONS,
+    Embedder,
+    passage_input,
+    passage_matrix,
+    vector_matrix,
+)
+from engine.quality.marks import RowMarks
 from store import Selection, Store
-from store.dedup import load_checks
 from store.errors import AugplanError
 
-PRECISIONS = ("bfloat16", "float32")
+PRECISIONS = ENCODE_PRECISIONS
 # the prompt's own scaffolding at the start of a query: "Document: ...", "Example 4: ...", ...
 ECHO_PATTERN = (r"^(?:(?:example|document|passage|text|title|relevant\s+query|query)\s*\d*\s*:"
                 r"|example\s+\d+\b|write\s+a\s+search\s+query)")
@@ -80,7 +83,7 @@ class FilterOptions:
     echo_pattern: str = ECHO_PATTERN  # case-insensitive regular expression
     round_trip: bool = True
     round_trip_k: int = 20
-    precision: str = "bfloat16"  # passage encoding: bfloat16 (when supported) or float32
+    precision: str = "auto"  # passage encoding: auto (the bf16 rule), bfloat16 or float32
 
     def validate(self) -> None:
         if self.min_words < 0 or self.max_words < max(self.min_words, 1):
@@ -111,11 +114,6 @@ class FilterReport:
 def tokens(text: str) -> list[str]:
     """Lower-cased word tokens (punctuation dropped)."""
     return _WORD.findall(text.lower())
-
-
-def passage_input(title: str | None, text: str | None) -> str:
-    """The text a passage is embedded and compared as: title and text, space-separated."""
-    return f"{title or ''} {text or ''}".strip()
 
 
 @dataclass
@@ -214,99 +212,6 @@ def _echo(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern, re.IGNORECASE)
 
 
-# ----------------------------------------------------------------------- passage vectors
-def bf16_supported() -> bool:
-    """Whether this CPU runs bfloat16 matrix products natively (oneDNN: AVX-512 or AMX)."""
-    try:
-        import torch
-
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (ImportError, AttributeError, RuntimeError):
-        return False
-
-
-@contextlib.contextmanager
-def _precision(precision: str) -> Iterator[str]:
-    if precision == "bfloat16" and bf16_supported():
-        import torch
-
-        with torch.autocast("cpu", dtype=torch.bfloat16):
-            yield "bfloat16"
-    else:
-        yield "float32"
-
-
-def encode(embedder: Embedder, texts: list[str], precision: str = "bfloat16",
-           batch_size: int = 64) -> tuple[np.ndarray, str]:
-    """Unit float32 vectors of texts and the precision actually used."""
-    with _precision(precision) as used:
-        vecs = embedder.encode(texts, batch_size=batch_size)
-    vecs = np.asarray(vecs, dtype=np.float32)
-    norms = np.linalg.norm(vecs, axis=1, keepdims=True)
-    return vecs / np.where(norms > 0, norms, 1.0), used
-
-
-def passage_matrix(
-    store: Store,
-    corpus: str,
-    embedder: Embedder,
-    *,
-    precision: str = "bfloat16",
-    chunk: int = 512,
-    on_progress: Callable[[int, int], None] | None = None,
-) -> tuple[pa.Table, np.ndarray, int]:
-    """(passages of the corpus in file order, their unit vectors, how many were encoded now).
-
-    Vectors come from the ``passage_vectors`` cache; missing ones are encoded and written in
-    chunks, each chunk one commit.
-    """
-    passages = store.passages(corpus)
-    hashes = passages.column("passage_hash")
-    unique = pc.unique(hashes)
-    cached = store.passage_vectors(embedder.name, unique)
-    have = set(cached.column("passage_hash").to_pylist())
-    todo_mask = pc.invert(pc.is_in(unique, pa.array(list(have), pa.string())))
-    todo = pc.filter(unique, todo_mask).to_pylist()
-    encoded = 0
-    if todo:
-        first = pc.index_in(pa.array(todo, pa.string()), hashes).to_numpy()
-        titles = passages.column("title").to_pylist()
-        texts = passages.column("text").to_pylist()
-        parts = [cached]
-        for start in range(0, len(todo), chunk):
-            idx = first[start : start + chunk]
-            vecs, used = encode(embedder, [passage_input(titles[i], texts[i]) for i in idx],
-                                precision)
-            part = pa.table({
-                "passage_hash": pa.array(todo[start : start + chunk], pa.string()),
-                "embedder": pa.array([embedder.name] * len(idx), pa.string()),
-                "precision": pa.array([used] * len(idx), pa.string()),
-                "vector": _vector_array(vecs),
-            })
-            store.add_passage_vectors(part)
-            parts.append(part.select(["passage_hash", "vector"]))
-            encoded += len(idx)
-            if on_progress:
-                on_progress(encoded, len(todo))
-        store.optimize("passage_vectors")
-        cached = pa.concat_tables([p.cast(parts[0].schema) for p in parts])
-    pos = pc.index_in(hashes, cached.column("passage_hash")).to_numpy(zero_copy_only=False)
-    matrix = _matrix(cached.column("vector"))[pos]
-    return passages, matrix, encoded
-
-
-def _vector_array(vecs: np.ndarray) -> pa.FixedSizeListArray:
-    flat = pa.array(np.ascontiguousarray(vecs, dtype=np.float32).reshape(-1), pa.float32())
-    return pa.FixedSizeListArray.from_arrays(flat, vecs.shape[1])
-
-
-def _matrix(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
-    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    if len(arr) == 0:
-        return np.zeros((0, arr.type.list_size), np.float32)
-    return arr.flatten().to_numpy(zero_copy_only=False).reshape(len(arr), arr.type.list_size)
-
-
 # ---------------------------------------------------------------------------- round trip
 def round_trip_ranks(queries: np.ndarray, source: np.ndarray, passages: np.ndarray,
                      *, block: int = 256) -> np.ndarray:
@@ -335,7 +240,7 @@ def apply_filters(
     reset: bool = False,
     on_progress: Callable[[str, int, int], None] | None = None,
 ) -> FilterReport:
-    """Run the filters on the rows of a corpus (and SQL selection) whose status is ok.
+    """Run the filters on the rows of a corpus (and selection) whose status is ok.
 
     All measured rows are written back in one commit (status, reason, checks). ``reset=True``
     first returns rows an earlier run had filtered to ok, so new thresholds apply to them too.
@@ -348,106 +253,107 @@ def apply_filters(
     report = FilterReport(selected=rows.num_rows)
     if rows.num_rows == 0:
         return report
-    status = rows.column("status").to_pylist()
-    reason = rows.column("reason").to_pylist()
-    checks = [load_checks(c) for c in rows.column("checks").to_pylist()]
-    touched = np.zeros(rows.num_rows, bool)
+    marks = RowMarks.of(rows)
     if reset:
-        for k, s in enumerate(status):
-            if s == "filtered":
-                status[k], reason[k] = "ok", ""
-                touched[k] = True
-    cand = [k for k, s in enumerate(status) if s == "ok"]
+        marks.reset("filtered")
+    cand = [int(k) for k in np.nonzero(marks.status == "ok")[0]]
     report.candidates = len(cand)
     if cand:
-        pids = rows.column("passage_id").to_pylist()
-        queries = rows.column("query").to_pylist()
-        needed = pa.array(sorted({pids[k] for k in cand}), pa.string())
-        matrix = None
         if options.round_trip:
             embedder = embedder or Embedder(models_dir=models_dir)
-            passages, matrix, report.passages_encoded = passage_matrix(
-                store, corpus, embedder, precision=options.precision,
-                on_progress=(lambda d, t: on_progress("encode passages", d, t)) if on_progress
-                else None,
-            )
-        else:
-            passages = store.passages_by_id(
-                _frame(corpus, needed)).select(["passage_id", "title", "text"])
-        p_ids = passages.column("passage_id").to_pylist()
-        row_of = {pid: i for i, pid in enumerate(p_ids)}
-        titles = passages.column("title").to_pylist()
-        texts = passages.column("text").to_pylist()
-        indices: dict[str, PassageIndex] = {}
-        for k in cand:
-            pid = pids[k]
-            index = indices.get(pid)
-            if index is None and pid in row_of:
-                i = row_of[pid]
-                index = indices[pid] = PassageIndex.build(passage_input(titles[i], texts[i]),
-                                                          options.copy_ngram)
-            st, why, measured = text_checks(queries[k] or "", index, options)
-            for key in FILTER_KEYS:
-                checks[k].pop(key, None)
-            checks[k].update(measured)
-            status[k], reason[k] = st, why
-            touched[k] = True
-        if matrix is not None:
-            _round_trip(rows, cand, status, reason, checks, pids, queries, row_of, matrix,
-                        embedder, options)
-    for k in cand:
-        if status[k] == "ok":
-            report.ok += 1
-        elif status[k] == "empty":
-            report.empty += 1
-        else:
-            name = reason[k].split(":", 1)[0]
-            report.filtered[name] = report.filtered.get(name, 0) + 1
-    idx = np.nonzero(touched)[0]
-    if idx.size:
-        out = rows.take(pa.array(idx))
-        for name, values in (("status", status), ("reason", reason),
-                             ("checks", [json.dumps(c, sort_keys=True) if c else ""
-                                         for c in checks])):
-            out = out.set_column(out.schema.get_field_index(name), name,
-                                 pa.array([values[k] for k in idx], pa.string()))
-        store.update_augmentations(out)
+        passages, matrix, report.passages_encoded = _passages(
+            store, corpus, marks, cand, embedder if options.round_trip else None, options,
+            on_progress)
+        row_of = {pid: i for i, pid in enumerate(passages.column("passage_id").to_pylist())}
+        _check_texts(marks, cand, passages, row_of, options)
+        if matrix is not None and embedder is not None:
+            _round_trip(marks, cand, row_of, matrix, embedder, options)
+    _count(report, marks, cand)
+    marks.write(store)
     return report
 
 
-def _round_trip(rows: pa.Table, cand: list[int], status: list, reason: list, checks: list,
-                pids: list, queries: list, row_of: dict[str, int], matrix: np.ndarray,
-                embedder: Embedder | None, options: FilterOptions) -> None:
+def _passages(store: Store, corpus: str, marks: RowMarks, cand: list[int],
+              embedder: Embedder | None, options: FilterOptions,
+              on_progress: Callable[[str, int, int], None] | None
+              ) -> tuple[pa.Table, np.ndarray | None, int]:
+    """(passages, their vector matrix or None, passages encoded now): every passage of the
+    corpus with its vectors for the round trip, else only the candidates' passages."""
+    if embedder is not None:
+        return passage_matrix(
+            store, corpus, embedder, precision=options.precision,
+            on_progress=(lambda d, t: on_progress("encode passages", d, t)) if on_progress
+            else None,
+        )
+    pids = marks.rows.column("passage_id").to_pylist()
+    needed = sorted({pids[k] for k in cand})
+    wanted = pl.DataFrame({"corpus": [corpus] * len(needed), "passage_id": needed})
+    return store.passages_by_id(wanted).select(["passage_id", "title", "text"]), None, 0
+
+
+def _check_texts(marks: RowMarks, cand: list[int], passages: pa.Table, row_of: dict[str, int],
+                 options: FilterOptions) -> None:
+    """The text rules (1-5) on every candidate; earlier filter measurements are replaced."""
+    pids = marks.rows.column("passage_id").to_pylist()
+    queries = marks.rows.column("query").to_pylist()
+    titles = passages.column("title").to_pylist()
+    texts = passages.column("text").to_pylist()
+    indices: dict[str, PassageIndex] = {}
+    for k in cand:
+        pid = pids[k]
+        index = indices.get(pid)
+        if index is None and pid in row_of:
+            i = row_of[pid]
+            index = indices[pid] = PassageIndex.build(passage_input(titles[i], texts[i]),
+                                                      options.copy_ngram)
+        status, why, measured = text_checks(queries[k] or "", index, options)
+        for key in FILTER_KEYS:
+            marks.checks(k).pop(key, None)
+        marks.mark(k, status, why, measured)
+
+
+def _round_trip(marks: RowMarks, cand: list[int], row_of: dict[str, int], matrix: np.ndarray,
+                embedder: Embedder, options: FilterOptions) -> None:
     """Rank of the source passage for every candidate still ok; filter those beyond k."""
-    live = [k for k in cand if status[k] == "ok" and pids[k] in row_of]
-    if not live or embedder is None:
+    pids = marks.rows.column("passage_id").to_pylist()
+    live = [k for k in cand if marks.status[k] == "ok" and pids[k] in row_of]
+    if not live:
         return
+    vecs = _query_vectors(marks.rows, live, embedder, matrix.shape[1])
+    source = np.asarray([row_of[pids[k]] for k in live], np.int64)
+    ranks = round_trip_ranks(vecs, source, matrix)
+    k_max = options.round_trip_k
+    for k, rank in zip(live, ranks.tolist(), strict=True):
+        marks.checks(k).update(round_trip_rank=rank, round_trip_k=k_max)
+        if rank > k_max:
+            marks.mark(k, "filtered", f"round_trip: passage ranked {rank} > {k_max}")
+
+
+def _query_vectors(rows: pa.Table, live: list[int], embedder: Embedder, dim: int) -> np.ndarray:
+    """Vectors of the queries at ``live``: stored ones where the same embedder made them,
+    encoded now for the others."""
     vec_col = rows.column("vector")
     valid = vec_col.is_valid().to_numpy(zero_copy_only=False)
     names = rows.column("embedder").to_pylist()
+    queries = rows.column("query").to_pylist()
     reuse = [k for k in live if valid[k] and names[k] == embedder.name]
     fresh = [k for k in live if not (valid[k] and names[k] == embedder.name)]
-    vecs = np.zeros((len(live), matrix.shape[1]), np.float32)
+    vecs = np.zeros((len(live), dim), np.float32)
     slot = {k: i for i, k in enumerate(live)}
     if reuse:
-        got = _matrix(vec_col.take(pa.array(reuse)))
-        vecs[[slot[k] for k in reuse]] = got
+        vecs[[slot[k] for k in reuse]] = vector_matrix(vec_col.take(pa.array(reuse)))
     if fresh:
         vecs[[slot[k] for k in fresh]] = embedder.encode([queries[k] for k in fresh])
-    source = np.asarray([row_of[pids[k]] for k in live], np.int64)
-    ranks = round_trip_ranks(vecs, source, matrix)
-    for k, rank in zip(live, ranks.tolist(), strict=True):
-        checks[k]["round_trip_rank"] = rank
-        checks[k]["round_trip_k"] = options.round_trip_k
-        if rank > options.round_trip_k:
-            status[k] = "filtered"
-            reason[k] = f"round_trip: passage ranked {rank} > {options.round_trip_k}"
+    return vecs
 
 
-def _frame(corpus: str, passage_ids: pa.Array):
-    import polars as pl
-
-    return pl.DataFrame({"corpus": [corpus] * len(passage_ids),
-                         "passage_id": passage_ids.to_pylist()})
-
-
+def _count(report: FilterReport, marks: RowMarks, cand: list[int]) -> None:
+    """Candidates per outcome: ok, empty, or filtered per reason name."""
+    for k in cand:
+        if marks.status[k] == "ok":
+            report.ok += 1
+        elif marks.status[k] == "empty":
+            report.empty += 1
+        else:
+            name = marks.reason[k].split(":", 1)[0]
+            report.filtered[name] = report.filtered.get(name, 0) + 1

@@ -229,3 +229,7 @@ def diversity_scores(
 
 def _round(x: float | None, digits: int = 6) -> float | None:
     return None if x is None else round(float(x), digits)
+
+
+__all__ = ["distinct_n", "diversity_scores", "mean_pairwise_distance", "per_passage_distance",
+           "self_bleu", "vendi"]

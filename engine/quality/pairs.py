@@ -1,19 +1,5 @@
-"""Duplicate synthetic queries: exact, semantic (embedding cosine) and lexical (MinHash LSH).
-
-Duplicates are marked, never deleted: a duplicate row gets ``status = 'duplicate'``,
-``dup_of = <uid of its representative>`` and a ``reason`` naming the method and the similarity
-(``exact_duplicate``, ``semantic_duplicate: cosine 0.973``, ``lexical_duplicate: jaccard 0.857``);
-its ``checks`` JSON gains a ``dedup`` entry with the same facts.
-
-Which row is kept. Rows are ordered by (ordinal of their passage in the corpus file, created_at,
-idx, uid) -- the first passage first, then the row generated first, then the lower sample index,
-with the uid as the last tie-break so the order is total and stable. Processing rows in that order,
-a row is a duplicate when it is similar to an *earlier row that was kept*, and it points to the
-earliest such row. So ``dup_of`` always names a kept row that is itself similar to the duplicate
-(no chains: with a ~ b ~ c but not a ~ c, b points to a and c is kept).
-
-Candidates are the rows of the selection whose status is ``ok``; rows already filtered, empty or
-marked duplicate keep their status (``reset=True`` reconsiders earlier duplicates).
+"""Similar pairs among synthetic queries: semantic (embedding cosine, random-projection forest)
+and lexical (Jaccard of character 5-grams, MinHash LSH). Pure computation, no store.
 
 Near-duplicate search never compares all pairs:
 
@@ -29,34 +15,26 @@ Near-duplicate search never compares all pairs:
   2-core reference machine, an order of magnitude slower than the forest, and it would change
   the shared table's search behaviour.)
 - Lexical: MinHash signatures (128 permutations, computed for all queries at once with numpy)
-  of the character 5-grams of the normalised text (5-grams suit short queries better than word 3-shingles, which a 6-word query has only
-  4 of), indexed with ``datasketch``'s MinHash LSH, whose banding is tuned a little below the Jaccard threshold
-  (favouring recall); candidate pairs from LSH are then verified with the exact Jaccard
-  similarity of the 5-gram sets, so no pair below the threshold is reported.
-- ``scope="passage"`` compares only queries of the same passage; those groups are small, so they
-  are compared exactly, pair by pair within each group.
+  of the character 5-grams of the normalised text (5-grams suit short queries better than word
+  3-shingles, which a 6-word query has only 4 of), indexed with ``datasketch``'s MinHash LSH,
+  whose banding is tuned a little below the Jaccard threshold (favouring recall); candidate
+  pairs from LSH are then verified with the exact Jaccard similarity of the 5-gram sets, so no
+  pair below the threshold is reported.
+- Within groups (``semantic_pairs_within``, ``lexical_pairs(groups=...)``: the queries of one
+  passage), groups are small, so they are compared exactly, pair by pair within each group.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
-import json
 import math
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-import pyarrow as pa
 
-from store._db import Store
-from store.errors import AugplanError
-from store.selection import Selection
-
-SCOPES = ("all", "passage")
 _EDGE_PUNCT = re.compile(r"^[\W_]+|[\W_]+$")
 _WS = re.compile(r"\s+")
 
@@ -65,11 +43,6 @@ _WS = re.compile(r"\s+")
 def normalise(text: str) -> str:
     """Lower-case, whitespace collapsed, punctuation stripped at both ends."""
     return _EDGE_PUNCT.sub("", _WS.sub(" ", text.lower()).strip())
-
-
-def text_hash(text: str) -> str:
-    """sha256 of the normalised text: equal for exact duplicates."""
-    return hashlib.sha256(normalise(text).encode("utf-8")).hexdigest()
 
 
 def char_shingles(text: str, k: int = 5) -> set[str]:
@@ -220,7 +193,6 @@ def semantic_pairs_within(vectors: np.ndarray, groups: np.ndarray, threshold: fl
 
 
 # --------------------------------------------------------------------------------- lexical
-
 _MIX1 = np.uint64(0xFF51AFD7ED558CCD)
 _MIX2 = np.uint64(0xC4CEB9FE1A85EC53)
 
@@ -242,8 +214,9 @@ def minhash_signatures(
 
     Each k-gram is hashed from its code points (a polynomial hash, then MurmurHash3's
     finaliser, kept to 32 bits), permuted by ``num_perm`` random affine maps mod 2^32 (odd
-    multipliers: bijections), and reduced with a minimum per text. A text shorter than k is one k-gram. The values only need to agree
-    within one call (they feed an in-memory LSH index), so nothing here is persisted.
+    multipliers: bijections), and reduced with a minimum per text. A text shorter than k is one
+    k-gram. The values only need to agree within one call (they feed an in-memory LSH index),
+    so nothing here is persisted.
     """
     return _signatures([normalise(t) for t in texts], num_perm, k, seed, chunk)
 
@@ -280,6 +253,7 @@ def _signatures(norm: list[str], num_perm: int, k: int, seed: int, chunk: int) -
         out[start:stop] = np.minimum.reduceat(perm, seg, axis=1).T
         start = stop
     return out
+
 
 def lexical_pairs(
     texts: list[str],
@@ -364,193 +338,5 @@ def _lsh_pairs(texts: list[str], threshold: float, num_perm: int, shingle: int,
                     out_s.append(s)
 
 
-# ---------------------------------------------------------------------------- assignment
-def assign_representatives(
-    n: int, edges: list[tuple[str, Pairs]]
-) -> tuple[np.ndarray, list[dict[str, float]]]:
-    """Greedy, in position order (position = rank): returns ``rep`` (-1 for kept rows, else the
-    position of the kept row each duplicate points to) and, per row, the similarities of the edge
-    to its representative by method."""
-    neighbours: dict[int, dict[int, dict[str, float]]] = {}
-    for method, pairs in edges:
-        for a, b, s in zip(pairs.i.tolist(), pairs.j.tolist(), pairs.sim.tolist(), strict=True):
-            lo, hi = (a, b) if a < b else (b, a)
-            neighbours.setdefault(hi, {}).setdefault(lo, {})[method] = round(float(s), 4)
-    rep = np.full(n, -1, np.int64)
-    how: list[dict[str, float]] = [{} for _ in range(n)]
-    for row in sorted(neighbours):
-        earlier = [lo for lo in neighbours[row] if rep[lo] == -1]
-        if earlier:
-            lo = min(earlier)
-            rep[row] = lo
-            how[row] = neighbours[row][lo]
-    return rep, how
-
-
-# ------------------------------------------------------------------------------- the stage
-def dedup(
-    store: Store,
-    corpus: str,
-    *,
-    selection: Selection | None = None,
-    semantic_threshold: float = 0.95,
-    lexical_threshold: float = 0.8,
-    scope: str = "all",
-    semantic: bool = True,
-    lexical: bool = True,
-    reset: bool = False,
-    trees: int = 16,
-    seed: int = 0,
-) -> dict[str, int]:
-    """Mark duplicate rows of a corpus (optionally of a narrower selection); one commit.
-
-    Returns counts: ``selected`` rows, ``candidates`` (status ok), ``exact``, ``semantic``,
-    ``lexical`` and total ``duplicates`` newly marked, ``kept``, and ``unembedded`` candidates
-    (no vector: left out of the semantic comparison).
-    """
-    if scope not in SCOPES:
-        raise AugplanError(f"--scope {scope!r}: use one of {', '.join(SCOPES)}")
-    for name, value in (("--semantic-threshold", semantic_threshold),
-                        ("--lexical-threshold", lexical_threshold)):
-        if not 0.0 < value <= 1.0:
-            raise AugplanError(f"{name} {value}: use a value in (0, 1]")
-    store.corpus_info(corpus)
-    rows = store.augmentations((selection or Selection()).narrow(corpus=corpus))
-    counts = {"selected": rows.num_rows, "candidates": 0, "exact": 0, "semantic": 0,
-              "lexical": 0, "duplicates": 0, "kept": 0, "unembedded": 0}
-    if rows.num_rows == 0:
-        return counts
-
-    status = np.asarray(rows.column("status").to_pylist(), dtype=object)
-    reason = rows.column("reason").to_pylist()
-    dup_of = rows.column("dup_of").to_pylist()
-    checks = rows.column("checks").to_pylist()
-    changed = np.zeros(rows.num_rows, bool)
-    if reset:
-        was_dup = status == "duplicate"
-        status[was_dup] = "ok"
-        for k in np.nonzero(was_dup)[0]:
-            reason[k], dup_of[k] = "", ""
-            checks[k] = _without_dedup(checks[k])
-        changed |= was_dup
-
-    cand = np.nonzero(status == "ok")[0]
-    counts["candidates"] = int(cand.size)
-    if cand.size:
-        cand = cand[_rank_order(store, corpus, rows, cand)]
-        uids = rows.column("uid").to_pylist()
-        pids = rows.column("passage_id").to_pylist()
-        queries = rows.column("query").to_pylist()
-        group = np.asarray([pids[k] for k in cand], dtype=object) if scope == "passage" else None
-
-        # exact: same normalised text (within a passage when scope = passage)
-        seen: dict[tuple[str, str], int] = {}
-        exact_rep = np.full(cand.size, -1, np.int64)
-        for pos, k in enumerate(cand):
-            h = (pids[k] if scope == "passage" else "", text_hash(queries[k]))
-            if h in seen:
-                exact_rep[pos] = seen[h]
-            else:
-                seen[h] = pos
-        for pos in np.nonzero(exact_rep >= 0)[0]:
-            k, r = cand[pos], cand[exact_rep[pos]]
-            _mark(status, reason, dup_of, checks, k, uids[r], "exact_duplicate",
-                  {"method": "exact", "same_passage": pids[k] == pids[r]})
-            changed[k] = True
-        counts["exact"] = int((exact_rep >= 0).sum())
-
-        # near duplicates among the rows that are not exact duplicates
-        rest = cand[exact_rep < 0]
-        rest_group = group[exact_rep < 0] if group is not None else None
-        edges: list[tuple[str, Pairs]] = []
-        if semantic and rest.size >= 2:
-            vec_col = rows.column("vector")
-            has_vec = np.asarray(vec_col.is_valid().to_pylist(), bool)[rest]
-            counts["unembedded"] = int((~has_vec).sum())
-            embedders = np.asarray(rows.column("embedder").to_pylist(), dtype=object)[rest]
-            # vectors of different embedders are not comparable: one search per embedder
-            for name in sorted({str(e) for e in embedders[has_vec]}):
-                with_vec = np.nonzero(has_vec & (embedders.astype(str) == name))[0]
-                if with_vec.size < 2:
-                    continue
-                vecs = _vectors(vec_col, rest[with_vec])
-                if rest_group is not None:
-                    p = semantic_pairs_within(vecs, rest_group[with_vec], semantic_threshold)
-                else:
-                    p = semantic_pairs(vecs, semantic_threshold, trees=trees, seed=seed)
-                edges.append(("cosine", Pairs(with_vec[p.i], with_vec[p.j], p.sim)))
-        if lexical and rest.size >= 2:
-            edges.append(("jaccard", lexical_pairs([queries[k] for k in rest], lexical_threshold,
-                                                   groups=rest_group)))
-        rep, how = assign_representatives(rest.size, edges)
-        for pos in np.nonzero(rep >= 0)[0]:
-            k, r = rest[pos], rest[rep[pos]]
-            sims = how[pos]
-            method = "semantic" if "cosine" in sims else "lexical"
-            detail = ", ".join(f"{m} {s:.3f}" for m, s in sims.items())
-            _mark(status, reason, dup_of, checks, k, uids[r], f"{method}_duplicate: {detail}",
-                  {"method": method, **sims, "same_passage": pids[k] == pids[r]})
-            changed[k] = True
-            counts[method] += 1
-    counts["duplicates"] = counts["exact"] + counts["semantic"] + counts["lexical"]
-    counts["kept"] = counts["candidates"] - counts["duplicates"]
-
-    idx = np.nonzero(changed)[0]
-    if idx.size:
-        out = rows.take(pa.array(idx))
-        for name, values in (("status", status.tolist()), ("reason", reason),
-                             ("dup_of", dup_of), ("checks", checks)):
-            out = out.set_column(out.schema.get_field_index(name), name,
-                                 pa.array([values[k] for k in idx], pa.string()))
-        store.update_augmentations(out)
-    return counts
-
-
-def _rank_order(store: Store, corpus: str, rows: pa.Table, cand: np.ndarray) -> np.ndarray:
-    """Positions into ``cand`` sorted by (passage ordinal, created_at, idx, uid)."""
-    passages = store.passages(corpus, columns=["passage_id", "ordinal"])
-    ordinal = dict(zip(passages.column("passage_id").to_pylist(),
-                       passages.column("ordinal").to_pylist(), strict=True))
-    big = len(ordinal) + 1
-    pid = rows.column("passage_id").to_pylist()
-    created = rows.column("created_at").to_pylist()
-    sample = rows.column("idx").to_pylist()
-    uid = rows.column("uid").to_pylist()
-    keys = [(ordinal.get(pid[k], big), created[k] or "", sample[k] or 0, uid[k]) for k in cand]
-    return np.asarray(sorted(range(cand.size), key=keys.__getitem__), np.int64)
-
-
-def _vectors(column: pa.ChunkedArray, positions: np.ndarray) -> np.ndarray:
-    """Rows of a fixed-size-list vector column as a unit-normalised float32 matrix."""
-    taken = column.take(pa.array(positions)).combine_chunks()
-    dim = taken.type.list_size
-    x = taken.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim).astype(np.float32)
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return x / np.where(norms > 0, norms, 1.0)
-
-
-def _without_dedup(checks_json: str | None) -> str:
-    data = load_checks(checks_json)
-    data.pop("dedup", None)
-    return json.dumps(data, sort_keys=True) if data else ""
-
-
-def load_checks(checks_json: str | None) -> dict[str, Any]:
-    """A row's ``checks`` JSON as a dict ({} when empty or unreadable)."""
-    if not checks_json:
-        return {}
-    try:
-        data = json.loads(checks_json)
-    except ValueError:
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _mark(status: np.ndarray, reason: list, dup_of: list, checks: list, k: int, rep_uid: str,
-          why: str, facts: dict[str, Any]) -> None:
-    status[k] = "duplicate"
-    reason[k] = why
-    dup_of[k] = rep_uid
-    data = load_checks(checks[k])
-    data["dedup"] = {**facts, "dup_of": rep_uid}
-    checks[k] = json.dumps(data, sort_keys=True)
+__all__ = ["Pairs", "char_shingles", "jaccard", "lexical_pairs", "minhash_signatures",
+           "normalise", "semantic_pairs", "semantic_pairs_within"]
