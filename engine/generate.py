@@ -13,7 +13,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ import pyarrow as pa
 
 from engine import catalogue, prompts
 from engine.backends import Backend
+from engine.runs import Cancelled, Progress, RunTracker, cancel, find_run, open_run, run_state
 from store import Store, now
 from store.errors import AugplanError
 from store.keys import augmentation_key, canonical_json
@@ -74,19 +75,6 @@ class GenerateRequest:
 
 
 @dataclass
-class Progress:
-    """Posted after each committed batch (and once at the start)."""
-
-    run_id: str
-    total: int  # rows the request covers
-    done: int  # rows present now (cached + generated so far)
-    generated: int
-    prompt_tokens: int
-    gen_tokens: int
-    gen_seconds: float  # wall time spent in the model
-
-
-@dataclass
 class GenerateReport:
     run_id: str
     corpus: str
@@ -117,10 +105,6 @@ class GenerateReport:
         d["queries_per_s"] = round(self.queries_per_s, 3)
         d["tokens_per_s"] = round(self.tokens_per_s, 1)
         return d
-
-
-class Cancelled(Exception):
-    """The run was cancelled (``augplan runs cancel``) between two batches."""
 
 
 def _call_seed(key: str, seed: int) -> int:
@@ -223,178 +207,168 @@ def generate(
     ``run_id`` continues an existing run record (resume). ``should_stop`` is polled between
     batches; the store's run status ``cancelling`` (set by ``augplan runs cancel``) stops too.
     """
+    _check_request(request)
+    t_start = time.perf_counter()
+    plan, model_id = resolve_plan(request, models_dir, backend)
+    params = request.sampling_params(plan)
+    rows = plan_rows(request, plan, model_id, params, _request_passages(store, request))
+    here, elsewhere = _find_cached(store, request.corpus, rows)
+    run_id = open_run(store, _run_manifest(request, plan, model_id, params, len(rows)), run_id)
+    copied, copied_keys = _copy_from_other_corpora(store, request.corpus, rows, here, elsewhere)
+    done_keys = here | copied_keys
+    todo = [r for r in rows if r["key"] not in done_keys]
+    job = _Job(request, plan, model_id, params, run_id)
+    tracker = RunTracker(store, run_id, total=len(rows), present=len(rows) - len(todo),
+                         on_progress=on_progress, should_stop=should_stop)
+    status = tracker.run_to_end(lambda: _generate_waves(job, tracker, todo, backend, models_dir))
+    store.optimize()
+    c = tracker.counts
+    return GenerateReport(
+        run_id=run_id, corpus=request.corpus, augmenter=request.augmenter,
+        strategy=plan.strategy, target=len(rows), generated=c.generated,
+        already_present=len(here), copied=copied, seconds=time.perf_counter() - t_start,
+        gen_seconds=c.seconds, prompt_tokens=c.prompt_tokens, gen_tokens=c.gen_tokens,
+        evaluated_tokens=c.evaluated_tokens, status=status, samples=c.samples,
+    )
+
+
+def _check_request(request: GenerateRequest) -> None:
     if request.per_passage < 1:
         raise AugplanError("--per-passage must be at least 1")
     if request.limit is not None and request.limit < 1:
         raise AugplanError("--limit must be at least 1")
     if request.batch_size < 1:
         raise AugplanError("--batch-size must be at least 1")
-    t_start = time.perf_counter()
-    plan, model_id = resolve_plan(request, models_dir, backend)
-    params = request.sampling_params(plan)
+
+
+def _request_passages(store: Store, request: GenerateRequest) -> pa.Table:
+    """The passages a request covers (its ids, else the first ``limit``); none is an error."""
     passages = store.passages(request.corpus, request.limit,
                               ids=list(request.passages) if request.passages else None)
     if passages.num_rows == 0:
         raise AugplanError(f"corpus {request.corpus!r} has no passages")
+    return passages
 
-    rows = plan_rows(request, plan, model_id, params, passages)
-    found = store.existing([r["key"] for r in rows])
+
+def _find_cached(store: Store, corpus: str,
+                 rows: list[dict[str, Any]]) -> tuple[set[str], dict[str, dict[str, Any]]]:
+    """The planned keys already stored: those under ``corpus``, and for each key found under
+    another corpus the first such row."""
     here: set[str] = set()
     elsewhere: dict[str, dict[str, Any]] = {}
-    for row in found.to_pylist():
-        if row["corpus"] == request.corpus:
+    for row in store.existing([r["key"] for r in rows]).to_pylist():
+        if row["corpus"] == corpus:
             here.add(row["key"])
         else:
             elsewhere.setdefault(row["key"], row)
+    return here, elsewhere
 
-    manifest = {
-        "kind": "generate",
-        **request.manifest(),
-        "model_sha256": model_id,
-        "form": plan.form,
-        "prompt_hash": plan.hash,
-        "params": params,
-        "target": len(rows),
-        "pid": os.getpid(),
-    }
-    if run_id is None:
-        run_id = store.start_run(manifest)
-    else:
-        store.update_run(run_id, status="running", message="resumed",
-                         manifest=json.dumps(manifest, sort_keys=True))
 
-    # Content already generated for another corpus: reuse it, don't generate it again.
+def _run_manifest(request: GenerateRequest, plan: prompts.PromptPlan, model_id: str,
+                  params: dict[str, Any], target: int) -> dict[str, Any]:
+    """The run record's manifest: what ``resume`` needs, and whose process the run is."""
+    return {"kind": "generate", **request.manifest(), "model_sha256": model_id,
+            "form": plan.form, "prompt_hash": plan.hash, "params": params, "target": target,
+            "pid": os.getpid()}
+
+
+def _copy_from_other_corpora(store: Store, corpus: str, rows: list[dict[str, Any]], here: set[str],
+                             elsewhere: dict[str, dict[str, Any]]) -> tuple[int, set[str]]:
+    """Commit, re-addressed to ``corpus``, the rows already generated for another corpus (query,
+    raw text, checks and vector as stored): reused, not generated again. Returns (rows written,
+    their keys)."""
     copies = []
     for r in rows:
         if r["key"] not in here and r["key"] in elsewhere:
             row = dict(elsewhere[r["key"]])
-            row.update(corpus=request.corpus, uid=f"{request.corpus}/{r['key']}",
-                       passage_id=r["passage_id"])
+            row.update(corpus=corpus, uid=f"{corpus}/{r['key']}", passage_id=r["passage_id"])
             copies.append(row)
     copied = store.add_augmentations(pa.Table.from_pylist(copies)) if copies else 0
-    done_keys = here | {c["key"] for c in copies}
-    todo = [r for r in rows if r["key"] not in done_keys]
+    return copied, {c["key"] for c in copies}
 
-    schema = augmentation_schema(store.dim)
-    params_json = canonical_json(params)
-    stats = {"prompt": 0, "gen": 0, "evaluated": 0, "generated": 0, "seconds": 0.0}
-    samples: list[str] = []
 
-    def post() -> None:
-        if on_progress:
-            on_progress(Progress(run_id, len(rows), len(rows) - len(todo) + stats["generated"],
-                                 stats["generated"], stats["prompt"], stats["gen"],
-                                 stats["seconds"]))
+@dataclass(frozen=True)
+class _Job:
+    """What every row a run generates shares."""
 
-    def cancelled() -> bool:
-        if should_stop is not None and should_stop():
-            return True
-        current = store.run(run_id)
-        return current is not None and current["status"] == "cancelling"
+    request: GenerateRequest
+    plan: prompts.PromptPlan
+    model_id: str
+    params: dict[str, Any]
+    run_id: str
 
-    def checkpoint(status: str, message: str = "") -> None:
-        store.update_run(run_id, status=status, message=message,
-                         done=len(rows) - len(todo) + stats["generated"],
-                         generated=stats["generated"], prompt_tokens=stats["prompt"],
-                         gen_tokens=stats["gen"], seconds=stats["seconds"])
+    @cached_property
+    def params_json(self) -> str:
+        return canonical_json(self.params)
 
-    post()
-    status, message = "finished", ""
-    try:
-        # Waves of rows sharing one prompt prefix: one batched decode and one commit each.
-        waves: list[list[dict[str, Any]]] = []
-        by_variant: dict[str, list[dict[str, Any]]] = {}
-        for r in todo:
-            by_variant.setdefault(r["variant"].name, []).append(r)
-        for group in by_variant.values():
-            waves += [group[i:i + request.batch_size]
-                      for i in range(0, len(group), request.batch_size)]
-        if waves and backend is None:
-            backend = open_backend(request, models_dir)
-        for wave in waves:
-            if cancelled():
-                raise Cancelled
-            variant = wave[0]["variant"]
-            outs = backend.complete_many(
-                [variant.render(r["title"], r["text"]) for r in wave],
-                prefix=variant.prefix,
-                max_tokens=params["max_tokens"],
-                temperature=params["temperature"],
-                top_p=params["top_p"],
-                top_k=params["top_k"],
-                seeds=[_call_seed(r["key"], request.seed) for r in wave],
-                stop=variant.stop,
-            )
-            pending = []
-            for r, out in zip(wave, outs, strict=True):
-                query = prompts.parse_query(out["text"])
-                pending.append({
-                    "uid": f"{request.corpus}/{r['key']}",
-                    "key": r["key"],
-                    "corpus": request.corpus,
-                    "passage_id": r["passage_id"],
-                    "passage_hash": r["passage_hash"],
-                    "query": query,
-                    "raw": out["text"],
-                    "augmenter": request.augmenter,
-                    "model_sha256": model_id,
-                    "strategy": plan.strategy,
-                    "prompt_hash": variant.hash,
-                    "params": params_json,
-                    "temperature": params["temperature"],
-                    "top_p": params["top_p"],
-                    "seed": request.seed,
-                    "idx": r["idx"],
-                    "prompt_tokens": out["prompt_tokens"],
-                    "gen_tokens": out["gen_tokens"],
-                    "seconds": out["seconds"],
-                    "run_id": run_id,
-                    "created_at": now(),
-                    "status": "ok" if query else "empty",
-                    "reason": "" if query else f"empty completion ({variant.name})",
-                    "dup_of": None,
-                    "checks": json.dumps({"variant": variant.name, "form": plan.form}),
-                    "embedder": None,
-                    "vector": None,
-                })
-                stats["prompt"] += out["prompt_tokens"]
-                stats["gen"] += out["gen_tokens"]
-                stats["evaluated"] += out.get("evaluated_tokens", out["prompt_tokens"])
-                stats["seconds"] += out["seconds"]
-                if len(samples) < 5 and query:
-                    samples.append(query)
-            store.add_augmentations(pa.Table.from_pylist(pending, schema=schema))
-            stats["generated"] += len(pending)
-            checkpoint("running")
-            post()
-    except Cancelled:
-        status, message = "cancelled", "cancelled between batches"
-    except KeyboardInterrupt:
-        status, message = "cancelled", "interrupted"
-        raise
-    except BaseException as exc:
-        status, message = "failed", str(exc)[:500]
-        raise
-    finally:
-        checkpoint(status, message)
-    store.optimize()
-    return GenerateReport(
-        run_id=run_id,
-        corpus=request.corpus,
-        augmenter=request.augmenter,
-        strategy=plan.strategy,
-        target=len(rows),
-        generated=stats["generated"],
-        already_present=len(here),
-        copied=copied,
-        seconds=time.perf_counter() - t_start,
-        gen_seconds=stats["seconds"],
-        prompt_tokens=stats["prompt"],
-        gen_tokens=stats["gen"],
-        evaluated_tokens=stats["evaluated"],
-        status=status,
-        samples=samples,
+
+def _waves(todo: list[dict[str, Any]], batch_size: int) -> list[list[dict[str, Any]]]:
+    """``todo`` in waves of at most ``batch_size`` rows sharing one variant (one prompt prefix):
+    one batched decode and one store commit each."""
+    by_variant: dict[str, list[dict[str, Any]]] = {}
+    for r in todo:
+        by_variant.setdefault(r["variant"].name, []).append(r)
+    return [group[i:i + batch_size]
+            for group in by_variant.values() for i in range(0, len(group), batch_size)]
+
+
+def _generate_waves(job: _Job, tracker: RunTracker, todo: list[dict[str, Any]],
+                    backend: Backend | None, models_dir: Path | None) -> None:
+    """Generate ``todo`` wave by wave, stopping (``Cancelled``) between two waves when asked to;
+    the backend is opened only if there is something to generate."""
+    waves = _waves(todo, job.request.batch_size)
+    if not waves:
+        return
+    if backend is None:
+        backend = open_backend(job.request, models_dir)
+    for wave in waves:
+        if tracker.stop_requested():
+            raise Cancelled
+        _generate_wave(job, tracker, backend, wave)
+
+
+def _generate_wave(job: _Job, tracker: RunTracker, backend: Backend,
+                   wave: list[dict[str, Any]]) -> None:
+    """One batched decode of rows sharing a variant, committed at once, then checkpointed."""
+    variant, params = wave[0]["variant"], job.params
+    outs = backend.complete_many(
+        [variant.render(r["title"], r["text"]) for r in wave], prefix=variant.prefix,
+        max_tokens=params["max_tokens"], temperature=params["temperature"],
+        top_p=params["top_p"], top_k=params["top_k"],
+        seeds=[_call_seed(r["key"], job.request.seed) for r in wave], stop=variant.stop,
     )
+    pending = []
+    for r, out in zip(wave, outs, strict=True):
+        query = prompts.parse_query(out["text"])
+        pending.append(_augmentation(job, variant, r, out, query))
+        tracker.counts.add(out, query)
+    schema = augmentation_schema(tracker.store.dim)
+    tracker.store.add_augmentations(pa.Table.from_pylist(pending, schema=schema))
+    tracker.counts.generated += len(pending)
+    tracker.checkpoint()
+    tracker.post()
+
+
+def _augmentation(job: _Job, variant: prompts.PromptVariant, r: dict[str, Any],
+                  out: dict[str, Any], query: str) -> dict[str, Any]:
+    """The stored row of the planned row ``r`` (of its wave's ``variant``), from its completion
+    ``out``."""
+    request = job.request
+    return {
+        "uid": f"{request.corpus}/{r['key']}", "key": r["key"], "corpus": request.corpus,
+        "passage_id": r["passage_id"], "passage_hash": r["passage_hash"],
+        "query": query, "raw": out["text"],
+        "augmenter": request.augmenter, "model_sha256": job.model_id,
+        "strategy": job.plan.strategy, "prompt_hash": variant.hash, "params": job.params_json,
+        "temperature": job.params["temperature"], "top_p": job.params["top_p"],
+        "seed": request.seed, "idx": r["idx"],
+        "prompt_tokens": out["prompt_tokens"], "gen_tokens": out["gen_tokens"],
+        "seconds": out["seconds"], "run_id": job.run_id, "created_at": now(),
+        "status": "ok" if query else "empty",
+        "reason": "" if query else f"empty completion ({variant.name})", "dup_of": None,
+        "checks": json.dumps({"variant": variant.name, "form": job.plan.form}),
+        "embedder": None, "vector": None,
+    }
 
 
 def resume(store: Store, run_id: str, *, models_dir: Path | None = None,
@@ -404,50 +378,6 @@ def resume(store: Store, run_id: str, *, models_dir: Path | None = None,
     request = GenerateRequest.from_manifest(manifest)
     return generate(store, request, models_dir=models_dir, run_id=run_id,
                     on_progress=on_progress)
-
-
-def find_run(store: Store, run_id: str) -> dict[str, Any]:
-    """A run's record; an unknown id is a user error."""
-    run = store.run(run_id)
-    if run is None:
-        raise AugplanError(f"no run {run_id!r}", hint="augplan runs list")
-    return run
-
-
-def run_state(run: dict[str, Any]) -> str:
-    """A run's status as a user should read it: a 'running' run whose process is gone is
-    'interrupted' (resumable)."""
-    if run["status"] in ("running", "cancelling"):
-        try:
-            pid = int(json.loads(run["manifest"]).get("pid", 0))
-        except (ValueError, TypeError):
-            pid = 0
-        if pid and not _alive(pid):
-            return "interrupted"
-    return run["status"]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def cancel(store: Store, run_id: str) -> str:
-    """Ask a running run to stop after its current batch (or mark an interrupted one)."""
-    state = run_state(find_run(store, run_id))
-    if state == "running":
-        store.update_run(run_id, status="cancelling")
-        return "cancelling"
-    if state == "interrupted":
-        store.update_run(run_id, status="cancelled", message="cancelled after interruption")
-        return "cancelled"
-    raise AugplanError(f"run {run_id} is {state}; only running or interrupted runs can be "
-                       "cancelled")
 
 
 def load_examples(store: Store, corpus: str, *, split: str | None = None,
@@ -480,6 +410,6 @@ def load_examples(store: Store, corpus: str, *, split: str | None = None,
     return tuple(pairs)
 
 
-__all__ = ["BACKENDS", "GenerateReport", "GenerateRequest", "Progress", "cancel", "find_run",
-           "generate",
-           "load_examples", "open_backend", "plan_rows", "resolve_plan", "resume", "run_state"]
+__all__ = ["BACKENDS", "Cancelled", "GenerateReport", "GenerateRequest", "Progress", "cancel",
+           "find_run", "generate", "load_examples", "open_backend", "plan_rows", "resolve_plan",
+           "resume", "run_state"]

@@ -6,13 +6,14 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 
 from engine import catalogue, prompts
 from engine.embed import Embedder, embed_pending
-from engine.generate import GenerateRequest, generate
+from engine.generate import GenerateRequest, cancel, generate, resume
 from engine.search import search_queries
 from store import AugplanError, Selection, Store
 from store import corpus as corpus_io
@@ -271,3 +272,105 @@ def test_corrupted_model_is_refused(gen, models_dir: Path, tmp_path: Path) -> No
     assert store.count("augmentations") == before
     assert store.count_augmentations(Selection(seed=7)) == 0
     assert not store.runs(status="running")  # no run left looking alive
+
+
+# ----------------------------------------------------------- stopping, failing, resuming
+
+
+@pytest.fixture
+def fresh(tmp_path: Path, data_dir: Path) -> Store:
+    """A store of its own, holding SciFact and no augmentation."""
+    store = Store(tmp_path / "store")
+    store.import_corpus("scifact", corpus_io.detect(data_dir / "scifact"))
+    return store
+
+
+class _Stub:
+    """A backend that answers at once; its ``fail_at``-th batched decode raises ``exc``."""
+
+    def __init__(self, exc: BaseException | None = None, fail_at: int = 0) -> None:
+        self.exc, self.fail_at, self.calls = exc, fail_at, 0
+
+    def complete_many(self, prompts: list[str], **_kw: Any) -> list[dict[str, Any]]:
+        self.calls += 1
+        if self.exc is not None and self.calls == self.fail_at:
+            raise self.exc
+        return [{"text": f"stub query {self.calls}.{i}", "prompt_tokens": 3, "gen_tokens": 2,
+                 "seconds": 0.01} for i, _ in enumerate(prompts)]
+
+
+SIX = GenerateRequest(corpus="scifact", augmenter=SMOL, limit=6, batch_size=2)
+
+
+def test_should_stop_cancels_between_waves_and_resume_finishes(fresh: Store,
+                                                               models_dir: Path) -> None:
+    polls: list[int] = []
+    progress: list[tuple[int, int]] = []
+
+    def should_stop() -> bool:  # polled before each wave: stop before the second one
+        polls.append(1)
+        return len(polls) > 1
+
+    report = generate(fresh, SIX, models_dir=models_dir, should_stop=should_stop,
+                      on_progress=lambda p: progress.append((p.done, p.generated)))
+    assert (report.status, report.target, report.generated) == ("cancelled", 6, 2)
+    assert len(polls) == 2
+    assert progress == [(0, 0), (2, 2)]
+    run = fresh.run(report.run_id)
+    assert (run["status"], run["message"], run["done"], run["generated"]) == (
+        "cancelled", "cancelled between batches", 2, 2)
+    assert len(_rows(fresh)) == 2
+
+    again = resume(fresh, report.run_id, models_dir=models_dir)
+    assert (again.run_id, again.status, again.already_present, again.generated) == (
+        report.run_id, "finished", 2, 4)
+    run = fresh.run(report.run_id)
+    assert (run["status"], run["message"], run["done"], run["generated"]) == (
+        "finished", "", 6, 4)
+    assert len({r["key"] for r in _rows(fresh)}) == 6
+
+
+def test_runs_cancel_stops_the_run_before_its_next_wave(fresh: Store) -> None:
+    def on_progress(p: Any) -> None:
+        if p.generated:
+            assert cancel(fresh, p.run_id) == "cancelling"
+
+    backend = _Stub()
+    report = generate(fresh, SIX, backend=backend, on_progress=on_progress)  # type: ignore[arg-type]
+    assert (report.status, report.generated, backend.calls) == ("cancelled", 2, 1)
+    assert fresh.run(report.run_id)["status"] == "cancelled"
+    assert len(_rows(fresh)) == 2
+
+
+def test_runs_cancel_during_a_wave_is_not_lost(fresh: Store) -> None:
+    """``augplan runs cancel`` while a wave decodes: the checkpoint after the wave keeps the
+    ``cancelling`` status, so the run stops before its next wave."""
+
+    class CancelInWave(_Stub):
+        def complete_many(self, prompts: list[str], **kw: Any) -> list[dict[str, Any]]:
+            (run,) = fresh.runs()
+            if self.calls == 0:
+                assert cancel(fresh, run["run_id"]) == "cancelling"
+            return super().complete_many(prompts, **kw)
+
+    backend = CancelInWave()
+    report = generate(fresh, SIX, backend=backend)  # type: ignore[arg-type]
+    assert (report.status, report.generated, backend.calls) == ("cancelled", 2, 1)
+    assert fresh.run(report.run_id)["status"] == "cancelled"
+
+
+@pytest.mark.parametrize(("exc", "status", "message"), [
+    (RuntimeError("the backend died"), "failed", "the backend died"),
+    (KeyboardInterrupt(), "cancelled", "interrupted"),
+])
+def test_an_exception_mid_run_is_recorded_then_raised(
+    fresh: Store, exc: BaseException, status: str, message: str
+) -> None:
+    with pytest.raises(type(exc)):
+        generate(fresh, SIX, backend=_Stub(exc, fail_at=2))  # type: ignore[arg-type]
+    (run,) = fresh.runs()
+    assert (run["status"], run["message"], run["done"], run["generated"]) == (
+        status, message, 2, 2)
+    rows = _rows(fresh)  # the first wave, committed whole before the second one failed
+    assert sorted(r["query"] for r in rows) == ["stub query 1.0", "stub query 1.1"]
+    assert {r["run_id"] for r in rows} == {run["run_id"]}
