@@ -14,8 +14,10 @@ Two modes:
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,8 +91,21 @@ def metrics_for(qrels: dict[str, dict[str, int]], run: dict[str, dict[str, float
     from ranx import evaluate as ranx_evaluate
 
     full_run = {q: (run.get(q) or {"\x00none": 0.0}) for q in qrels}
-    out = ranx_evaluate(Qrels(qrels), Run(full_run), list(METRICS), make_comparable=True)
+    with _quiet_numba():
+        out = ranx_evaluate(Qrels(qrels), Run(full_run), list(METRICS), make_comparable=True)
     return {k: float(v) for k, v in out.items()}
+
+
+@contextlib.contextmanager
+def _quiet_numba() -> Iterator[None]:
+    """ranx's numba kernels warn, when first compiled, about a uint64 -> int64 cast inside
+    ranx (NumbaTypeSafetyWarning): not ours to fix and not for users; only that warning
+    category is silenced, only around ranx."""
+    from numba.core.errors import NumbaTypeSafetyWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NumbaTypeSafetyWarning)
+        yield
 
 
 @dataclass

@@ -96,12 +96,13 @@ def test_default_threads(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_pilots_and_evaluation_use_the_rule(monkeypatch: pytest.MonkeyPatch) -> None:
     from engine import evaluate, pilot
+    from engine.pilot import config
 
     for rule in ("bf16", "fp32"):
-        monkeypatch.setattr(pilot, "auto_precision", lambda r=rule: r)
-        assert pilot._precision("auto") == rule
-    assert pilot._precision("fp32") == "fp32" and pilot._precision("bf16") == "bf16"
+        monkeypatch.setattr(config, "auto_precision", lambda r=rule: r)
+        assert config._precision("auto") == rule
+    assert config._precision("fp32") == "fp32" and config._precision("bf16") == "bf16"
     with pytest.raises(Exception, match="--precision 'fp16'"):
-        pilot._precision("fp16")
+        config._precision("fp16")
     assert pilot.device_name is device.device_name
     assert evaluate.bf16_faster is device.bf16_faster

@@ -3,6 +3,8 @@ models options, and small printing and parsing helpers. Private to ``tui.cli``."
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -104,3 +106,29 @@ def _escape(text: str) -> str:
     from rich.markup import escape
 
     return escape(text)
+
+
+@contextlib.contextmanager
+def stage_progress(*, quiet: bool = False, transient: bool = True,
+                   progress: Any = None) -> Iterator[Callable[[str, int, int], None]]:
+    """Progress bars on standard error, one per stage of a long step; yields the
+    ``on_progress(stage, done, total)`` hook. With ``progress`` (a running rich Progress) the
+    bars join it instead."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    tasks: dict[str, Any] = {}
+
+    def hook(bar: Any) -> Callable[[str, int, int], None]:
+        def on_stage(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total, speed="")
+            bar.update(tasks[stage], completed=done, total=max(total, 1))
+        return on_stage
+
+    if progress is not None:
+        yield hook(progress)
+        return
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn()]
+    with Progress(*columns, console=err, disable=quiet, transient=transient) as bar:
+        yield hook(bar)

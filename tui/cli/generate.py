@@ -21,7 +21,15 @@ from rich.progress import (
 from rich.table import Table
 
 from store.errors import AugplanError
-from tui.cli._common import ModelsOpt, StoreOpt, err, open_store, out, print_table
+from tui.cli._common import (
+    ModelsOpt,
+    StoreOpt,
+    err,
+    open_store,
+    out,
+    print_table,
+    stage_progress,
+)
 
 runs_app = typer.Typer(help="Generation runs recorded in the store.", no_args_is_help=True)
 
@@ -40,20 +48,15 @@ def progress_hooks(label: str, *, quiet: bool = False) -> Iterator[dict[str, Any
         TimeRemainingColumn(),
         TextColumn("{task.fields[speed]}"),
     ]
-    with Progress(*columns, console=err, disable=quiet, transient=False) as bar:
+    with Progress(*columns, console=err, disable=quiet, transient=False) as bar, \
+            stage_progress(progress=bar) as on_stage:
         task = bar.add_task(label, total=None, speed="")
-        stages: dict[str, Any] = {}
 
         def on_progress(p: Any) -> None:
             tps = p.gen_tokens / p.gen_seconds if p.gen_seconds else 0.0
             qps = p.generated / p.gen_seconds if p.gen_seconds else 0.0
             bar.update(task, total=p.total, completed=p.done,
                        speed=f"{tps:.0f} tok/s  {qps:.2f} q/s")
-
-        def on_stage(stage: str, done: int, total: int) -> None:
-            if stage not in stages:
-                stages[stage] = bar.add_task(stage, total=total, speed="")
-            bar.update(stages[stage], total=max(total, 1), completed=done)
 
         yield {"on_progress": on_progress, "on_stage": on_stage}
 

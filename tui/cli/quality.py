@@ -8,10 +8,9 @@ from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tui.cli._common import ModelsOpt, StoreOpt, err, open_store, out, print_table
+from tui.cli._common import ModelsOpt, StoreOpt, open_store, out, print_table, stage_progress
 
 _SCORES = (
     ("n", "queries", "{:d}"),
@@ -90,23 +89,18 @@ def filter_cmd(
         semantic_threshold=semantic_threshold, lexical_threshold=lexical_threshold,
         scope=scope, where=where, recheck=recheck,
     )
-    store = open_store(store_path)
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn()]
-    with Progress(*columns, console=err, disable=as_json, transient=True) as bar:
-        tasks: dict[str, Any] = {}
-
-        def on_progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
-        report = process(store, corpus, run_id=run, models_dir=models_dir, options=options,
-                         on_progress=on_progress)
+    with stage_progress(quiet=as_json) as on_progress:
+        report = process(open_store(store_path), corpus, run_id=run, models_dir=models_dir,
+                         options=options, on_progress=on_progress)
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
         return
-    status = report.status
+    print_quality(report)
+
+
+def print_quality(report: Any) -> None:
+    """The quality stage's report: rows per status and reason (and how many this pass
+    marked), passages encoded, diversity."""
     out.print(f"{escape(report.corpus)}"
               f"{' run ' + escape(report.run_id) if report.run_id else ''}: "
               f"{report.selected} queries, {report.embedded} newly embedded")
@@ -121,7 +115,7 @@ def filter_cmd(
     }
     for st in ("ok", "empty", "filtered", "duplicate"):
         marked = sum(this_pass.get(st, {}).values())
-        table.add_row(f"[bold]{st}", str(status.get(st, 0)),
+        table.add_row(f"[bold]{st}", str(report.status.get(st, 0)),
                       str(marked) if st in this_pass else "")
         for name, n in report.reasons.get(st, {}).items():
             table.add_row(f"  {escape(name)}", str(n), str(this_pass.get(st, {}).get(name, 0))
@@ -138,6 +132,7 @@ def filter_cmd(
                   f"{_fmt(d.get('vendi'), '{:.1f}')}, copied "
                   f"{_fmt(d.get('copy_rate'), '{:.1%}')}"
                   + (" (stored with the run)" if report.run_id else ""))
+
 
 def diversity_cmd(
     corpus: Annotated[str, typer.Option("--corpus", help="Corpus name in the store.")],

@@ -1,0 +1,181 @@
+"""Running a pilot: every missing point of the grid (zero-shot, human pairs, synthetic pairs
+at each scale and seed) trained and evaluated, each point stored as soon as it is measured."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from engine import catalogue, prompts, retrievers
+from engine.device import device_name
+from engine.evaluate import Evaluator, load_eval_set
+from engine.pilot.config import PILOT_VERSION, Event, PilotReport, PilotRequest, _hash
+from engine.pilot.pairs import human_pairs, select_pairs
+from engine.pilot.train import train
+from store import Store, now
+from store.errors import AugplanError
+from store.keys import canonical_json
+
+
+def _validate(request: PilotRequest) -> None:
+    retrievers.spec(request.retriever)
+    request.train.validate()
+    if request.eval_mode not in ("full", "nano"):
+        raise AugplanError(f"--eval-mode {request.eval_mode!r}: use full or nano")
+    if not request.scales or any(s < 1 for s in request.scales):
+        raise AugplanError("--scales must be positive integers, e.g. 250,500,1000")
+    if not request.seeds:
+        raise AugplanError("--seeds needs at least one seed")
+    if request.per_passage < 1:
+        raise AugplanError("--per-passage must be at least 1")
+    for a in request.augmenters:
+        entry = catalogue.get_entry(a)
+        if entry.kind != "augmenter":
+            raise AugplanError(f"--augmenters: {a!r} is an {entry.kind}, not an augmenter")
+    prompts.load(request.strategy)
+
+
+class _PilotRun:
+    """One pilot's evaluators, settings and report; ``point`` measures one grid point."""
+
+    def __init__(self, store: Store, request: PilotRequest, models_dir: Path | None,
+                 on_event: Event | None) -> None:
+        self.store, self.request, self.models_dir = store, request, models_dir
+        self.on_event = on_event
+        self.evaluators = [Evaluator(load_eval_set(store, spec), mode=request.eval_mode,
+                                     nano_k=request.nano_k,
+                                     ignore_identical_ids=request.ignore_identical_ids,
+                                     precision=request.train.precision)
+                           for spec in request.eval_specs()]
+        self.train_cfg = request.train.resolved(request.retriever)
+        self.eval_cfg = {"mode": self.evaluators[0].label,
+                         "ignore_identical_ids": request.ignore_identical_ids,
+                         "precision": self.train_cfg["precision"]}
+        self.device = device_name()
+        self.report = PilotReport()
+
+    def say(self, msg: str) -> None:
+        if self.on_event:
+            self.on_event(msg)
+
+    def point(self, config: dict[str, Any], pairs: Sequence[tuple[str, str]] | None,
+              seed: int) -> None:
+        """Evaluate (training first, when there are pairs) unless every eval set is stored."""
+        config = {"version": PILOT_VERSION, "retriever": self.request.retriever, **config}
+        config_hash = _hash(config)
+        ids = {ev.evalset.name: _hash({"config": config_hash, "eval": ev.evalset.name,
+                                      **self.eval_cfg}) for ev in self.evaluators}
+        stored = {r["point_id"]: r for r in self.store.pilots(point_ids=list(ids.values()))}
+        label = (f"{self.request.retriever} {config.get('augmenter') or config['kind']} "
+                 f"n={config['scale']} seed={seed}")
+        if len(stored) == len(ids):
+            self.report.reused += len(ids)
+            self.report.points += [stored[i] for i in ids.values()]
+            self.say(f"{label}: in the store")
+            return
+        model = retrievers.load(self.request.retriever, self.models_dir)
+        train_seconds = self._train(model, pairs, seed, label, config_hash)
+        rows = []
+        for ev in self.evaluators:
+            pid = ids[ev.evalset.name]
+            if pid in stored:
+                self.report.points.append(stored[pid])
+                self.report.reused += 1
+                continue
+            self.say(f"{label}: evaluating on {ev.evalset.name} ({ev.label})")
+            metrics, eval_seconds = ev.evaluate(model)
+            rows.append(self._row(pid, config_hash, config, seed, ev, metrics, train_seconds,
+                                  eval_seconds))
+            self.say(f"{label}: {ev.evalset.name} nDCG@10 {metrics['ndcg@10']:.4f}")
+        self.store.add_pilots(rows)
+        self.report.points += rows
+        self.report.computed += len(rows)
+        del model
+
+    def _train(self, model: Any, pairs: Sequence[tuple[str, str]] | None, seed: int,
+               label: str, config_hash: str) -> float:
+        """Train on the pairs (none: zero-shot); record the training throughput; keep the
+        model when asked. Returns the training seconds."""
+        if not pairs:
+            return 0.0
+        self.say(f"{label}: training on {len(pairs)} pairs")
+        seconds = train(model, pairs, self.train_cfg, seed)
+        self.report.trained += 1
+        _training_profile(self.store, self.request.retriever, len(pairs), seconds,
+                          self.train_cfg, self.device)
+        if self.request.keep_models:
+            model.save(str(Path(self.request.keep_models).expanduser() / config_hash))
+        return seconds
+
+    def _row(self, pid: str, config_hash: str, config: dict[str, Any], seed: int, ev: Any,
+             metrics: dict[str, float], train_seconds: float,
+             eval_seconds: float) -> dict[str, Any]:
+        """The stored pilot point of one evaluation."""
+        return {
+            "point_id": pid, "config_hash": config_hash, "corpus": self.request.corpus,
+            "kind": config["kind"], "retriever": self.request.retriever,
+            "augmenter": config.get("augmenter", ""), "strategy": config.get("strategy", ""),
+            "scale": int(config["scale"]), "seed": int(seed),
+            "eval_set": ev.evalset.name, "eval_mode": ev.label,
+            "ndcg_at_10": metrics["ndcg@10"], "recall_at_100": metrics["recall@100"],
+            "mrr_at_10": metrics["mrr@10"], "metrics": json.dumps(metrics, sort_keys=True),
+            "n_queries": len(ev.evalset.query_ids), "train_seconds": round(train_seconds, 3),
+            "eval_seconds": round(eval_seconds, 3), "device": self.device,
+            "config": canonical_json({**config, "eval": self.eval_cfg}),
+            "created_at": now(),
+        }
+
+
+def run_pilot(
+    store: Store,
+    request: PilotRequest,
+    *,
+    models_dir: Path | None = None,
+    on_event: Event | None = None,
+) -> PilotReport:
+    """Compute every missing point of the pilot grid; returns all of its points."""
+    _validate(request)
+    info = store.corpus_info(request.corpus)
+    run = _PilotRun(store, request, models_dir, on_event)
+    train_cfg = run.train_cfg
+
+    # Zero-shot: no training, no seed.
+    run.point({"kind": "zero-shot", "scale": 0}, None, 0)
+
+    # The corpus' own human pairs, when it has a train split.
+    if request.human and request.human_split in json.loads(info.get("qrels") or "{}"):
+        pairs = human_pairs(store, request.corpus, request.human_split)
+        if pairs:
+            for seed in request.seeds:
+                run.point({"kind": "human", "augmenter": "human", "scale": len(pairs),
+                           "split": request.human_split, "pairs": _hash(pairs), "seed": seed,
+                           "train": train_cfg}, pairs, seed)
+
+    for augmenter in request.augmenters:
+        top = max(request.scales)
+        pairs, keys, generated = select_pairs(store, request, augmenter, top,
+                                              models_dir=models_dir, on_event=on_event)
+        run.report.generated += generated
+        for scale in sorted(request.scales):
+            for seed in request.seeds:
+                run.point({"kind": "synthetic", "augmenter": augmenter,
+                           "strategy": request.strategy, "scale": scale, "seed": seed,
+                           "per_passage": request.per_passage,
+                           "sample_seed": request.sample_seed, "pairs": _hash(keys[:scale]),
+                           "train": train_cfg}, pairs[:scale], seed)
+    return run.report
+
+
+def _training_profile(store: Store, retriever: str, n: int, seconds: float,
+                      config: dict[str, Any], device: str) -> None:
+    from engine.profiles import TrainingProfile
+
+    if seconds <= 0:
+        return
+    rate = n * config["epochs"] / seconds
+    store.add_profile(TrainingProfile(
+        retriever=retriever, device=device, pairs_per_s=round(rate, 3),
+        pairs_per_hour=round(rate * 3600, 1), batch_size=config["batch_size"],
+        max_seq_length=config["max_seq_length"], measured_at=now()).to_row())
