@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from engine.embed import Embedder, embed_pending
-from store import Store
+from store import Selection, Store
 from store import corpus as corpus_io
 from store.schemas import augmentations as augmentation_schema
 
@@ -98,7 +98,7 @@ def main() -> None:
             done = embed_pending(store, corpus, embedder=embedder)
             pipe_s.append(time.perf_counter() - t0)
             assert done == len(texts)
-            assert store.count("augmentations", f"corpus = '{corpus}' AND vector IS NULL") == 0
+            assert store.count_augmentations(Selection(corpus=corpus, embedded=False)) == 0
             print(f"  repeat {r + 1}: bare {bare_s[-1]:.2f} s, pipeline {pipe_s[-1]:.2f} s",
                   flush=True)
 

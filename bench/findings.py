@@ -26,7 +26,7 @@ from store import Store
 
 def _by_retriever(store: Store, corpus: str, mode: str | None) -> dict[str, list]:
     out = {}
-    retrievers = sorted({p["retriever"] for p in store.pilots(f"corpus = '{corpus}'")})
+    retrievers = sorted({p["retriever"] for p in store.pilots(corpus=corpus)})
     for r in retrievers:
         rows = points_from_store(store, corpus, retriever=r, eval_mode=mode)
         out[r] = (to_points(rows), rows[0]["eval_mode"] if rows else "")
@@ -108,7 +108,7 @@ def costs(store: Store, corpus: str) -> dict:
     runs, and per retriever the training rate and evaluation seconds of its pilot points."""
     import polars as pl
 
-    runs = pl.DataFrame(store.runs(f"corpus = '{corpus}'"))
+    runs = pl.DataFrame(store.runs(corpus=corpus))
     out: dict = {"generation": {}, "pilots": {}}
     if runs.height:
         g = (runs.filter(pl.col("seconds") > 0)
@@ -117,7 +117,7 @@ def costs(store: Store, corpus: str) -> dict:
              .agg(pl.col("generated").sum(), pl.col("qps").min().alias("qps_min"),
                   pl.col("qps").max().alias("qps_max")))
         out["generation"] = {r["augmenter"]: r for r in g.to_dicts()}
-    p = pl.DataFrame(store.pilots(f"corpus = '{corpus}' AND kind = 'synthetic'"))
+    p = pl.DataFrame(store.pilots(corpus=corpus, kind="synthetic"))
     if p.height:
         t = (p.filter(pl.col("train_seconds") > 0)
              .with_columns((pl.col("scale") / pl.col("train_seconds")).alias("pps"))
