@@ -209,6 +209,21 @@ def parse_qrel(line: bytes) -> tuple[str, str, int] | str | None:
     return qid, cid, score
 
 
+def qrel_rows(path: Path, hasher: Any | None = None
+              ) -> Iterator[tuple[int, tuple[str, str, int] | str]]:
+    """(line number, (query id, corpus id, score) or a problem) of every qrels row of a file;
+    the header and blank lines are skipped. ``hasher`` sees every byte."""
+    for lineno, line in read_lines(path, hasher):
+        if line is None:
+            yield lineno, too_long()
+            continue
+        if lineno == 1 and is_qrels_header(line):
+            continue
+        parsed = parse_qrel(line)
+        if parsed is not None:
+            yield lineno, parsed
+
+
 def is_qrels_header(line: bytes) -> bool:
     cols = line.decode("utf-8", "replace").rstrip("\r\n").split("\t")
     return len(cols) == 3 and cols[2].strip().lower() == "score"

@@ -163,14 +163,7 @@ def iter_qrels(
         qids: list[str] = []
         cids: list[str] = []
         scores: list[int] = []
-        for lineno, line in rec.read_lines(path):
-            if line is None:
-                raise _unvalidated(f"{path}:{lineno}", "line too long")
-            if lineno == 1 and rec.is_qrels_header(line):
-                continue
-            parsed = rec.parse_qrel(line)
-            if parsed is None:
-                continue
+        for lineno, parsed in rec.qrel_rows(path):
             if isinstance(parsed, str):
                 raise _unvalidated(f"{path}:{lineno}", parsed)
             if rec.unknown_ids(parsed[0], parsed[1], query_ids, passage_ids):

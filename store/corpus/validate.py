@@ -255,15 +255,7 @@ def _validate_qrels(
     query_ids, passage_ids = ids
     hasher = hashlib.sha256()
     n = 0
-    for lineno, line in rec.read_lines(path, hasher):
-        if line is None:
-            problems.add(path, lineno, rec.too_long())
-            continue
-        if lineno == 1 and rec.is_qrels_header(line):
-            continue
-        parsed = rec.parse_qrel(line)
-        if parsed is None:
-            continue
+    for lineno, parsed in rec.qrel_rows(path, hasher):
         if isinstance(parsed, str):
             problems.add(path, lineno, parsed)
             continue
