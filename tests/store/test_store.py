@@ -463,6 +463,24 @@ def test_export_parquet_with_where(tiny: Store, tmp_path: Path) -> None:
     assert {"query_id", "query", "passage_id", "title", "passage"} <= set(t.column_names)
 
 
+def test_export_hf_dataset_for_the_trainer(tiny: Store, tmp_path: Path) -> None:
+    """``--format hf``: a datasets.Dataset on disk with (query, passage) in the order
+    sentence-transformers' trainer takes as (anchor, positive); passages carry their title."""
+    from datasets import load_from_disk
+
+    out = tmp_path / "hf-out"
+    assert export_pairs(tiny, "tiny", "hf", out) == 3
+    ds = load_from_disk(str(out))
+    assert ds.column_names == ["query", "passage"]
+    by_id = {p["_id"]: p for p in PASSAGES}
+    want = [(q, f"{by_id[pid]['title']} {by_id[pid]['text']}".strip())
+            for _k, pid, q in EXPECTED_PAIRS]
+    assert list(zip(ds["query"], ds["passage"], strict=True)) == want
+    assert not list(tmp_path.glob(".augplan-export-*"))
+    with pytest.raises(AugplanError, match="not empty"):
+        export_pairs(tiny, "tiny", "hf", out)
+
+
 def test_export_beir_loads_back(tiny: Store, tmp_path: Path) -> None:
     out = tmp_path / "beir-out"
     assert export_pairs(tiny, "tiny", "beir", out) == 3

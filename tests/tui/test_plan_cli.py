@@ -1,6 +1,6 @@
 """``augplan plan`` from files (CSV + TOML): JSON and table output, backtest, plots, and clear
 errors for bad inputs. The store route and ``augplan run`` are tested on a real pilot in
-tests/test_pilot.py."""
+tests/engine/test_pilot.py."""
 
 from __future__ import annotations
 

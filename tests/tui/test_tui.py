@@ -64,7 +64,7 @@ def _pilot_row(kind: str, augmenter: str, scale: int, seed: int, metric: float) 
 
 def make_plan_store(root: Path) -> Path:
     """A store with a 3-passage corpus 'tiny', pilot points of two augmenters (saturating
-    curves with noise, as tests/test_plan_cli.py) and the H200 cost profiles."""
+    curves with noise, as tests/tui/test_plan_cli.py) and the H200 cost profiles."""
     src = root / "tiny.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in TINY))
     path = root / "store"
