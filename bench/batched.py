@@ -33,10 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from engine import catalogue, prompts
-from engine.backends.llamacpp import default_threads, open_llama
+from engine.backends.llamacpp import open_llama
 from engine.backends.llamacpp_batched import LlamaCppBatchedBackend, common_prefix
-from engine.backends.transformers_backend import cpu_name
 from engine.datasets import locate
+from engine.device import cpu_name, default_threads
 from engine.generate import GenerateRequest
 from store import corpus as corpus_io
 

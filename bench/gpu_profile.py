@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     gpu = args.device.startswith("cuda")
     from engine import catalogue, profiles
-    from engine.backends.transformers_backend import cpu_name
+    from engine.device import cpu_name
     from store.errors import AugplanError
 
     device_name = torch.cuda.get_device_name(0) if gpu else cpu_name()

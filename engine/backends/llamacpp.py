@@ -7,7 +7,6 @@ the longest common prefix, so prompts whose fixed part comes first pay for it on
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -15,14 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.backends.base import Completion
-
-
-def default_threads() -> int:
-    env = os.environ.get("AUGPLAN_THREADS")
-    if env:
-        return max(1, int(env))
-    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
-
+from engine.device import default_threads
 
 _LOAD_LOCK = threading.Lock()
 

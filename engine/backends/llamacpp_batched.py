@@ -39,50 +39,20 @@ from __future__ import annotations
 
 import ctypes
 import time
-from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from engine.backends.base import Completion
-from engine.backends.llamacpp import default_threads, open_llama
+from engine.backends._batched_call import BatchedCompletion, Call, Seq, common_prefix
+from engine.backends.llamacpp import open_llama
+from engine.device import default_threads
 
-#: min_p of ``Llama.create_completion`` (applied there by default, so applied here too).
-_MIN_P = 0.05
+__all__ = ["BatchedCompletion", "LlamaCppBatchedBackend", "common_prefix"]
+
 #: Each sequence's KV stream is a multiple of this many cells (llama.cpp's own rounding).
 _CELLS_ROUND = 256
-
-
-class BatchedCompletion(Completion):
-    """A :class:`Completion` plus the prompt tokens this call actually decoded for it."""
-
-    evaluated_tokens: int
-
-
-@dataclass
-class _Seq:
-    """One prompt while it is in a slot."""
-
-    index: int  # position in the caller's list
-    slot: int  # llama.cpp sequence id
-    pos: int  # position of the next token to decode
-    sampler: Any | None  # llama-cpp-python LlamaSampler, None for greedy
-    out: list[int] = field(default_factory=list)
-    text: bytearray = field(default_factory=bytearray)
-    last: int | None = None  # sampled token not yet decoded
-
-
-def common_prefix(a: Sequence[int], b: Sequence[int]) -> int:
-    """How many leading tokens two sequences share."""
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 class LlamaCppBatchedBackend:
@@ -291,26 +261,12 @@ class LlamaCppBatchedBackend:
             start = end
         return out
 
-    def _sample(self, seq: _Seq, batch_index: int) -> int:
+    def _sample(self, seq: Seq, batch_index: int) -> int:
         assert self._ctx is not None
         if seq.sampler is not None:
             return int(seq.sampler.sample(self._ctx, batch_index))
         ptr = self._lib.llama_get_logits_ith(self._ctx.ctx, batch_index)
         return int(np.argmax(np.ctypeslib.as_array(ptr, shape=(self._n_vocab,))))
-
-    @staticmethod
-    def _new_sampler(*, temperature: float, top_p: float, top_k: int, seed: int) -> Any:
-        """The chain ``Llama.create_completion`` builds (its repeat penalty 1.0 is a no-op)."""
-        from llama_cpp import _internals
-
-        s = _internals.LlamaSampler()
-        s.add_top_k(top_k)
-        s.add_typical(1.0, 1)
-        s.add_top_p(top_p, 1)
-        s.add_min_p(_MIN_P, 1)
-        s.add_temp(temperature)
-        s.add_dist(seed)
-        return s
 
     # ------------------------------------------------------------------ API
 
@@ -349,153 +305,120 @@ class LlamaCppBatchedBackend:
         first prompt of the call that paid for them.
         """
         t0 = time.perf_counter()
-        if len(seeds) != len(prompts):
-            raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds")
-        if max_tokens < 1:
-            raise ValueError("max_tokens must be at least 1")
-        if temperature < 0:
-            raise ValueError("temperature must not be negative")
-        if prefix == "":
-            prefix = None
-        if prefix is not None:
-            for i, p in enumerate(prompts):
-                if not p.startswith(prefix):
-                    raise ValueError(f"prompt {i} does not start with the given prefix")
+        prefix = _checked_prefix(prompts, prefix, max_tokens=max_tokens,
+                                 temperature=temperature, seeds=seeds)
         if not prompts:
             return []
-        lib = self._lib
-        stops = [s.encode("utf-8") for s in stop if s]
-        longest_stop = max((len(s) for s in stops), default=0)
         full = [self._tokens(p) for p in prompts]
         if not all(full):
             raise ValueError("a prompt has no tokens")
         self._ensure_room(max(len(t) for t in full) + max_tokens)
-        shared = [0] * len(full)
-        paid = 0
-        if prefix is not None:
-            # Sequence 0 holds the tokens every prompt of the call starts with: the prefix's, but
-            # for a merge at the prefix/item boundary, plus the item's fixed head (as the
-            # sequential backend reuses it too). Each prompt still decodes two tokens or more.
-            head = full[0]
-            for t in full[1:]:
-                head = head[: common_prefix(head, t)]
-            if len(full) == 1:
-                head = head[: max(common_prefix(self._prefix_tokens(prefix), head),
-                                  common_prefix(self._cached, head))]
-            head = head[: max(0, min(len(t) for t in full) - 2)]
-            paid = self._share(head)
-            shared = [len(head)] * len(full)
-        evaluated = [len(t) - s for t, s in zip(full, shared, strict=True)]
+        shared, paid = self._share_head(full, prefix)
+        evaluated = [len(t) - shared for t in full]
         evaluated[0] += paid
+        call = Call(
+            full=full, shared=[shared] * len(full), evaluated=evaluated, seeds=seeds,
+            sampling=(temperature, top_p, top_k) if temperature > 0 else None,
+            max_tokens=max_tokens, stops=[s.encode("utf-8") for s in stop if s],
+            n_slots=self.n_parallel,
+        )
+        self._run(call)
+        self.last_stats = call.stats
+        return call.completions((time.perf_counter() - t0) / len(prompts))
 
-        results: list[BatchedCompletion | None] = [None] * len(prompts)
-        queue = deque(range(len(prompts)))
-        free = list(range(self.n_parallel, 0, -1))  # popped from the end: lowest slot first
-        active: list[_Seq] = []
-        stats = {"decode_calls": 0, "decoded_tokens": 0}
+    # ------------------------------------------------------------------ the steps of a call
 
-        def decode(entries: list[tuple[int, int, int, bool]]) -> None:
-            self._decode(entries)
-            stats["decode_calls"] += 1
-            stats["decoded_tokens"] += len(entries)
+    def _share_head(self, full: list[list[int]], prefix: str | None) -> tuple[int, int]:
+        """Make sequence 0 hold the tokens every prompt of the call starts with; returns how
+        many that is and how many of them were decoded now (0, 0 without a prefix).
 
-        def accept(seq: _Seq, tok: int) -> bool:
-            """Take a sampled token; True when the sequence is done."""
-            if lib.llama_vocab_is_eog(self._vocab, tok):
-                return True
-            seq.out.append(tok)
-            start = max(0, len(seq.text) - longest_stop + 1)
-            seq.text += self._piece(tok)
-            if len(seq.out) >= max_tokens or any(seq.text.find(s, start) >= 0 for s in stops):
-                return True
-            seq.last = tok
-            return False
+        That is the prefix's tokens, but for a merge at the prefix/item boundary, plus the
+        item's fixed head (as the sequential backend reuses it too). Each prompt still decodes
+        two tokens or more."""
+        if prefix is None:
+            return 0, 0
+        head = full[0]
+        for t in full[1:]:
+            head = head[: common_prefix(head, t)]
+        if len(full) == 1:
+            head = head[: max(common_prefix(self._prefix_tokens(prefix), head),
+                              common_prefix(self._cached, head))]
+        head = head[: max(0, min(len(t) for t in full) - 2)]
+        return len(head), self._share(head)
 
-        def finish(seq: _Seq) -> None:
-            raw = bytes(seq.text)
-            cut = min((i for i in (raw.find(s) for s in stops) if i >= 0), default=-1)
-            if cut >= 0:
-                raw = raw[:cut]
-            results[seq.index] = BatchedCompletion(
-                text=raw.decode("utf-8", errors="ignore"),
-                prompt_tokens=len(full[seq.index]),
-                gen_tokens=len(seq.out),
-                seconds=0.0,
-                evaluated_tokens=evaluated[seq.index],
-            )
-            lib.llama_memory_seq_rm(self._mem, seq.slot, self._held[seq.slot], -1)
-            free.append(seq.slot)
-            free.sort(reverse=True)
-            if seq.sampler is not None:
-                seq.sampler.close()
-
+    def _run(self, call: Call) -> None:
+        """Generate until every prompt of the call is done, refilling slots as they free up."""
         try:
-            while queue or active:
-                # Fill the free slots; each new prompt's own tokens are decoded at once, alone
-                # in their llama_decode calls (see _chunks), and its first token sampled.
-                if self.refill == "continuous" or not active:
-                    while queue and free:
-                        i = queue.popleft()
-                        slot = free.pop()
-                        self._place(slot, shared[i])
-                        sampler = None
-                        if temperature > 0:
-                            sampler = self._new_sampler(
-                                temperature=temperature, top_p=top_p, top_k=top_k,
-                                seed=seeds[i],
-                            )
-                        seq = _Seq(i, slot, shared[i], sampler)
-                        pos = shared[i]
-                        for chunk in self._chunks(full[i][shared[i] :]):
-                            decode([(t, pos + j, slot, j == len(chunk) - 1)
-                                    for j, t in enumerate(chunk)])
-                            pos += len(chunk)
-                        seq.pos = pos
-                        if accept(seq, self._sample(seq, len(chunk) - 1)):
-                            finish(seq)
-                        else:
-                            active.append(seq)
-                if not active:
-                    continue
-
-                # One generation step: a token for every live sequence, in one llama_decode.
-                # Slot order: llama.cpp puts only sequences with consecutive ids into one ubatch
-                # when each has its own stream.
-                active.sort(key=lambda q: q.slot)
-                entries: list[tuple[int, int, int, bool]] = []
-                for seq in active:
-                    assert seq.last is not None
-                    entries.append((seq.last, seq.pos, seq.slot, True))
-                    seq.pos += 1
-                if self.step_per_sequence:
-                    sampled = []
-                    for entry, seq in zip(entries, active, strict=True):
-                        decode([entry])
-                        sampled.append(self._sample(seq, 0))
-                else:
-                    decode(entries)
-                    sampled = [self._sample(seq, bi) for bi, seq in enumerate(active)]
-                still: list[_Seq] = []
-                for tok, seq in zip(sampled, active, strict=True):
-                    if accept(seq, tok):
-                        finish(seq)
-                    else:
-                        still.append(seq)
-                active = still
+            while call.queue or call.active:
+                if self.refill == "continuous" or not call.active:
+                    while call.queue and call.free:
+                        self._start(call, call.queue.popleft(), call.free.pop())
+                if call.active:
+                    self._step(call)
         finally:
-            for seq in active:
-                lib.llama_memory_seq_rm(self._mem, seq.slot, self._held[seq.slot], -1)
+            for seq in call.active:
+                self._lib.llama_memory_seq_rm(self._mem, seq.slot, self._held[seq.slot], -1)
                 if seq.sampler is not None:
                     seq.sampler.close()
 
-        self.last_stats = stats
-        each = (time.perf_counter() - t0) / len(prompts)
-        out: list[BatchedCompletion] = []
-        for r in results:
-            assert r is not None
-            r["seconds"] = each
-            out.append(r)
-        return out
+    def _start(self, call: Call, index: int, slot: int) -> None:
+        """Place prompt ``index`` in ``slot``: decode its own tokens at once, alone in their
+        llama_decode calls (see _chunks), and sample its first token."""
+        self._place(slot, call.shared[index])
+        seq = call.new_seq(index, slot)
+        last = 0
+        for chunk in self._chunks(call.full[index][seq.pos :]):
+            last = len(chunk) - 1
+            self._decode([(t, seq.pos + j, slot, j == last) for j, t in enumerate(chunk)])
+            call.counted(len(chunk))
+            seq.pos += len(chunk)
+        if self._accept(call, seq, self._sample(seq, last)):
+            self._finish(call, seq)
+        else:
+            call.active.append(seq)
+
+    def _step(self, call: Call) -> None:
+        """One generation step: a token for every live sequence, in one llama_decode (one per
+        sequence for sliding-window models). Slot order: llama.cpp puts only sequences with
+        consecutive ids into one ubatch when each has its own stream."""
+        active = call.active
+        active.sort(key=lambda q: q.slot)
+        entries: list[tuple[int, int, int, bool]] = []
+        for seq in active:
+            assert seq.last is not None
+            entries.append((seq.last, seq.pos, seq.slot, True))
+            seq.pos += 1
+        if self.step_per_sequence:
+            sampled = []
+            for entry, seq in zip(entries, active, strict=True):
+                self._decode([entry])
+                call.counted(1)
+                sampled.append(self._sample(seq, 0))
+        else:
+            self._decode(entries)
+            call.counted(len(entries))
+            sampled = [self._sample(seq, bi) for bi, seq in enumerate(active)]
+        still: list[Seq] = []
+        for tok, seq in zip(sampled, active, strict=True):
+            if self._accept(call, seq, tok):
+                self._finish(call, seq)
+            else:
+                still.append(seq)
+        call.active = still
+
+    def _accept(self, call: Call, seq: Seq, tok: int) -> bool:
+        """Take a sampled token; True when the sequence is done."""
+        if self._lib.llama_vocab_is_eog(self._vocab, tok):
+            return True
+        return call.accept(seq, tok, self._piece(tok))
+
+    def _finish(self, call: Call, seq: Seq) -> None:
+        """Record a done sequence, cut its slot back to the prefix and free the slot."""
+        call.record(seq)
+        self._lib.llama_memory_seq_rm(self._mem, seq.slot, self._held[seq.slot], -1)
+        call.release(seq.slot)
+        if seq.sampler is not None:
+            seq.sampler.close()
 
     def close(self) -> None:
         self._free_context()
@@ -503,3 +426,22 @@ class LlamaCppBatchedBackend:
             self._lib.llama_batch_free(self._batch)
             self._batch_live = False
         self.llm.close()
+
+
+def _checked_prefix(
+    prompts: list[str], prefix: str | None, *, max_tokens: int, temperature: float,
+    seeds: Sequence[int],
+) -> str | None:
+    """The call's arguments checked; returns the prefix (None for none or an empty one)."""
+    if len(seeds) != len(prompts):
+        raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds")
+    if max_tokens < 1:
+        raise ValueError("max_tokens must be at least 1")
+    if temperature < 0:
+        raise ValueError("temperature must not be negative")
+    if not prefix:
+        return None
+    for i, p in enumerate(prompts):
+        if not p.startswith(prefix):
+            raise ValueError(f"prompt {i} does not start with the given prefix")
+    return prefix

@@ -6,10 +6,12 @@ batches; each row stops on its own as soon as its generated text holds a stop st
 ends when every row has stopped (or hit ``max_tokens``). Stop strings are applied again to the
 decoded text, so the returned text never contains one.
 
-Sampling is greedy for ``temperature == 0``. Otherwise ``torch.manual_seed`` is set once per
-batch from the first row's seed: transformers draws one random stream for the whole batch, so
-per-row seeds are approximated (the same prompts, seeds and batch size give the same outputs, but
-a row's output depends on the batch it is in).
+Sampling is greedy for ``temperature == 0``. Otherwise every row is sampled with its own random
+stream (see ``engine.backends._rows.RowSampler``): a CPU ``torch.Generator`` seeded with the row's seed draws the
+row's uniforms, one per generated token, and the row's token is taken from its own distribution
+(temperature, then top-k, then top-p) by inverse transform. A row's text thus depends only on its
+prompt, the sampling parameters and its seed, not on the other rows of its batch nor on how rows
+are batched (up to the float rounding of a batched forward pass, as for greedy decoding).
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from engine.backends._rows import RowSampler, StopOnText, eos_ids, generated_lengths
 from engine.backends.base import Completion
-from engine.backends.llamacpp import default_threads
+from engine.device import cpu_name, default_threads
 from store.errors import AugplanError
 
 __all__ = ["TransformersBackend", "convert_gguf", "cpu_name"]
@@ -190,7 +193,7 @@ class TransformersBackend:
             rows = order[start : start + self.batch_size]
             outs = self._batch(
                 [texts[i] for i in rows], max_tokens=max_tokens, temperature=temperature,
-                top_p=top_p, top_k=top_k, seed=seed_list[rows[0]], stop=stop,
+                top_p=top_p, top_k=top_k, seeds=[seed_list[i] for i in rows], stop=stop,
             )
             for i, c in zip(rows, outs, strict=True):
                 results[i] = c
@@ -216,11 +219,11 @@ class TransformersBackend:
         temperature: float,
         top_p: float,
         top_k: int,
-        seed: int,
+        seeds: list[int],
         stop: tuple[str, ...],
     ) -> list[Completion]:
+        """One ``generate`` call for ``texts``; ``seeds[i]`` seeds row ``i`` when sampling."""
         import torch
-        from transformers import StoppingCriteriaList
 
         tok = self.tokenizer
         t0 = time.perf_counter()
@@ -228,22 +231,16 @@ class TransformersBackend:
         input_ids = enc["input_ids"].to(self.device)
         attention = enc["attention_mask"].to(self.device)
         prompt_len = input_ids.shape[1]
-        criteria = _StopOnText(tok, stop, prompt_len, self._stop_mask(stop), self.device)
-        greedy = temperature <= 0.0
-        gen_kwargs: dict[str, Any] = {
-            "max_new_tokens": max(1, int(max_tokens)),
-            "pad_token_id": tok.pad_token_id,
-            "stopping_criteria": StoppingCriteriaList([criteria]) if stop else None,
-            "do_sample": not greedy,
-            "repetition_penalty": 1.0,  # as the llama.cpp backends: no penalty
-        }
-        if greedy:
-            # Unset the sampling knobs a model's generation_config may carry (no warnings).
-            gen_kwargs.update(temperature=None, top_p=None, top_k=None)
-        else:
-            gen_kwargs.update(temperature=float(temperature), top_p=float(top_p),
-                              top_k=int(top_k) if top_k and top_k > 0 else None)
-            torch.manual_seed(seed)
+        mask = self._stop_mask(stop) if stop else None  # no stop strings: no criteria
+        criteria = StopOnText(tok, stop, prompt_len, mask, self.device)
+        steps = max(1, int(max_tokens))
+        sampler = None
+        if temperature > 0.0:
+            sampler = RowSampler(seeds, prompt_len=prompt_len, steps=steps,
+                                  temperature=temperature, top_p=top_p, top_k=top_k,
+                                  device=self.device)
+        gen_kwargs = self._gen_kwargs(max_new_tokens=steps, criteria=criteria if stop else None,
+                                      sampler=sampler)
         with torch.inference_mode():
             out = self.model.generate(input_ids=input_ids, attention_mask=attention,
                                       **gen_kwargs)
@@ -251,7 +248,7 @@ class TransformersBackend:
         seconds = (time.perf_counter() - t0) / len(texts)
         prompt_counts = attention.sum(dim=1).cpu().tolist()
         finished = criteria.finished_at.cpu() if criteria.finished_at is not None else None
-        lengths = _generated_lengths(gen, finished, _eos_ids(self.model, tok))
+        lengths = generated_lengths(gen, finished, eos_ids(self.model, tok))
         decoded = tok.batch_decode(
             [row[:k].tolist() for row, k in zip(gen, lengths, strict=True)],
             skip_special_tokens=True,
@@ -261,6 +258,27 @@ class TransformersBackend:
                        seconds=seconds, evaluated_tokens=int(p))
             for text, p, k in zip(decoded, prompt_counts, lengths, strict=True)
         ]
+
+    def _gen_kwargs(
+        self, *, max_new_tokens: int, criteria: StopOnText | None, sampler: RowSampler | None
+    ) -> dict[str, Any]:
+        """``generate`` arguments. Decoding is always greedy there: when sampling, ``sampler``
+        (a logits processor) has already drawn each row's token and left it the only finite
+        score, so the arg-max is that token."""
+        from transformers import LogitsProcessorList, StoppingCriteriaList
+
+        return {
+            "max_new_tokens": max_new_tokens,
+            "pad_token_id": self.tokenizer.pad_token_id,
+            "stopping_criteria": StoppingCriteriaList([criteria]) if criteria else None,
+            "logits_processor": LogitsProcessorList([sampler]) if sampler else None,
+            "do_sample": False,
+            "repetition_penalty": 1.0,  # as the llama.cpp backends: no penalty
+            # Unset the sampling knobs a model's generation_config may carry (no warnings).
+            "temperature": None,
+            "top_p": None,
+            "top_k": None,
+        }
 
     def _stop_mask(self, stop: tuple[str, ...]) -> Any:
         """A boolean vector over the vocabulary: tokens whose text holds a stop string."""
@@ -275,78 +293,6 @@ class TransformersBackend:
             mask = torch.tensor(flags, dtype=torch.bool, device=self.device)
             self._stop_masks[stop] = mask
         return mask
-
-
-class _StopOnText:
-    """Per-row stopping: a row is done once its generated text holds a stop string.
-
-    A stop string inside one token is found with a vocabulary mask (no decoding); one split over
-    several tokens by decoding the last few generated tokens of the rows still running.
-    ``finished_at`` records for each row how many tokens it had generated when it stopped.
-    """
-
-    def __init__(self, tokenizer: Any, stop: tuple[str, ...], prompt_len: int, mask: Any,
-                 device: Any) -> None:
-        self.tokenizer = tokenizer
-        self.stop = stop
-        self.prompt_len = prompt_len
-        self.mask = mask
-        self.device = device
-        self.window = max((len(s) for s in stop), default=0) + 1
-        self.multi_char = any(len(s) > 1 for s in stop)
-        self.finished_at: Any = None
-
-    def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
-        import torch
-
-        steps = input_ids.shape[1] - self.prompt_len
-        if self.finished_at is None:
-            self.finished_at = torch.full((input_ids.shape[0],), -1, dtype=torch.long,
-                                          device=input_ids.device)
-        last = input_ids[:, -1]
-        done = self.mask[last.clamp(max=self.mask.shape[0] - 1)]
-        if self.multi_char and steps > 1:
-            running = (~done & (self.finished_at < 0)).nonzero().flatten().tolist()
-            if running:
-                tails = input_ids[running, max(self.prompt_len, input_ids.shape[1] - self.window):]
-                texts = self.tokenizer.batch_decode(tails.tolist(), skip_special_tokens=True)
-                for row, text in zip(running, texts, strict=True):
-                    if any(s in text for s in self.stop):
-                        done[row] = True
-        newly = done & (self.finished_at < 0)
-        self.finished_at = torch.where(newly, torch.full_like(self.finished_at, steps),
-                                       self.finished_at)
-        return done
-
-
-def _eos_ids(model: Any, tokenizer: Any) -> set[int]:
-    ids: set[int] = set()
-    for source in (getattr(model, "generation_config", None), model.config):
-        value = getattr(source, "eos_token_id", None)
-        if isinstance(value, int):
-            ids.add(value)
-        elif isinstance(value, list | tuple):
-            ids.update(int(v) for v in value)
-    if tokenizer.eos_token_id is not None:
-        ids.add(int(tokenizer.eos_token_id))
-    return ids
-
-
-def _generated_lengths(gen: Any, finished_at: Any, eos: set[int]) -> list[int]:
-    """Tokens each row really generated: up to its stop string or end-of-sequence token."""
-    width = gen.shape[1]
-    lengths = []
-    for r in range(gen.shape[0]):
-        k = width
-        if finished_at is not None and int(finished_at[r]) > 0:
-            k = min(k, int(finished_at[r]))
-        row = gen[r, :k].tolist()
-        for j, t in enumerate(row):
-            if t in eos:
-                k = j + 1
-                break
-        lengths.append(k)
-    return lengths
 
 
 def _dequantised(gguf: str | None) -> dict[str, Any]:
@@ -452,15 +398,3 @@ def _resolve_source(model: str | Path, gguf_file: str | None) -> tuple[str, str 
     return str(model), gguf_file
 
 
-def cpu_name() -> str:
-    """The CPU's model name from /proc/cpuinfo (the platform's processor name elsewhere)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or platform.machine() or "cpu"

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from engine import catalogue, prompts
+from engine import prompts
 from engine.backends import BACKENDS, make_backend
 from engine.backends.http_backend import OpenAIHTTPBackend
 from store import AugplanError
@@ -55,23 +55,92 @@ def _check(outs: list, n: int) -> None:
 # ------------------------------------------------------------------------------ transformers
 
 
-def test_transformers_backend_greedy_on_gguf(smol_path: Path, inpars_prompts) -> None:
+@pytest.fixture(scope="module")
+def transformers_smol(smol_path: Path):
+    """SmolLM2-135M through the transformers backend on the CPU, loaded once (tests set
+    ``batch_size`` as they need)."""
     from engine.backends.transformers_backend import TransformersBackend
 
-    texts, prefix, stop = inpars_prompts
     backend = TransformersBackend(smol_path, device="cpu", batch_size=2)
-    try:
-        assert backend.device.type == "cpu" and backend.device_name
-        assert backend.chat_template and backend.eos_token
-        outs = backend.complete_many(texts, prefix=prefix, max_tokens=24, temperature=0.0,
-                                     top_p=1.0, top_k=1, seeds=[0, 1, 2], stop=stop)
-        _check(outs, 3)
-        assert all(o["gen_tokens"] <= 24 for o in outs)
-        one = backend.complete(texts[2], max_tokens=24, temperature=0.0, top_p=1.0, top_k=1,
-                               seed=0, stop=stop)
-        assert one["text"].strip() and one["gen_tokens"] > 0
-    finally:
-        backend.close()
+    yield backend
+    backend.close()
+
+
+def test_transformers_backend_greedy_on_gguf(transformers_smol, inpars_prompts) -> None:
+    texts, prefix, stop = inpars_prompts
+    backend = transformers_smol
+    backend.batch_size = 2
+    assert backend.device.type == "cpu" and backend.device_name
+    assert backend.chat_template and backend.eos_token
+    outs = backend.complete_many(texts, prefix=prefix, max_tokens=24, temperature=0.0,
+                                 top_p=1.0, top_k=1, seeds=[0, 1, 2], stop=stop)
+    _check(outs, 3)
+    assert all(o["gen_tokens"] <= 24 for o in outs)
+    one = backend.complete(texts[2], max_tokens=24, temperature=0.0, top_p=1.0, top_k=1,
+                           seed=0, stop=stop)
+    assert one["text"].strip() and one["gen_tokens"] > 0
+
+
+#: Sampling as ``--per-passage K`` does (short prompts and outputs: the CPU is slow).
+SAMPLED = {"max_tokens": 16, "temperature": 0.8, "top_p": 0.95, "top_k": 40}
+
+
+def test_transformers_sampling_is_per_row(transformers_smol) -> None:
+    """A sampled row's text depends on its prompt, params and seed only: not on its batch-mates,
+    its place in the batch, or how rows are split into batches."""
+    backend = transformers_smol
+    short = [f"Passage: {text}\nA question about it:" for _, text in PASSAGES]
+    row, seed = short[1], 1234  # the longest prompt: not first in its length-sorted batch
+    backend.batch_size = 4
+    alone = backend.complete(row, seed=seed, stop=(), **SAMPLED)
+    assert alone["text"].strip() and alone["gen_tokens"] == SAMPLED["max_tokens"]
+    mixed = backend.complete_many([short[2], short[0], row], seeds=[7, 99, seed], stop=(),
+                                  **SAMPLED)
+    assert mixed[2]["text"] == alone["text"]
+    # Same prompt twice in one batch: the first row is the lone row, the other seed differs.
+    twice = backend.complete_many([row, row], seeds=[seed, seed + 1], stop=(), **SAMPLED)
+    assert twice[0]["text"] == alone["text"] != twice[1]["text"]
+    # Another split into batches (the row now shares one with the longer prompt, first in it),
+    # and a stop string that ends rows early: the row's text is the lone text up to the stop.
+    longer = f"Passage: {PASSAGES[0][1]} {PASSAGES[2][1]}\nA question about it:"
+    backend.batch_size = 2
+    split = backend.complete_many([short[0], row, short[2], longer], seeds=[5, seed, 6, 8],
+                                  stop=["?"], **SAMPLED)
+    assert split[1]["text"] == alone["text"].split("?")[0]
+
+
+def test_row_sampler_is_row_wise() -> None:
+    """The sampling step alone: a row's tokens are the same whatever rows share its batch, the
+    top-k/top-p cuts hold, and a tiny top-p or top_k=1 is the arg-max."""
+    import torch
+
+    from engine.backends._rows import RowSampler
+
+    gen = torch.Generator().manual_seed(0)
+    scores = torch.randn(5, 300, generator=gen) * 3
+    steps, prompt_len = 6, 10
+
+    def tokens(rows: list[int], seeds: list[int], **params: float) -> list[list[int]]:
+        sampler = RowSampler(seeds, prompt_len=prompt_len, steps=steps, device="cpu",
+                              **{"temperature": 0.9, "top_p": 0.9, "top_k": 50, **params})
+        out = []
+        for step in range(steps):
+            ids = torch.zeros(len(rows), prompt_len + step, dtype=torch.long)
+            masked = sampler(ids, scores[rows] * (1 + step / 10))
+            assert torch.isfinite(masked).sum(dim=1).tolist() == [1] * len(rows)
+            out.append(masked.argmax(dim=1).tolist())
+        return [list(col) for col in zip(*out, strict=True)]
+
+    alone = tokens([2], [42])[0]
+    assert tokens([0, 2, 4], [1, 42, 3])[1] == alone
+    assert tokens([2, 1], [42, 5])[0] == alone
+    assert tokens([4, 3, 2], [42, 42, 42])[2] == alone
+    top50 = set(torch.topk(scores[2], 50).indices.tolist())
+    assert set(alone) <= top50
+    argmax = int(scores[2].argmax())
+    assert tokens([2], [9], top_p=1e-6)[0] == [argmax] * steps
+    assert tokens([2], [9], top_k=1, top_p=1.0)[0] == [argmax] * steps
+    assert len({tuple(tokens([2], [s], top_k=0, top_p=1.0)[0]) for s in range(4)}) > 1
 
 
 def test_transformers_backend_rejects_missing_file(tmp_path: Path) -> None:

@@ -109,6 +109,29 @@ def test_sampling_is_seeded(
     assert differ > len(some) // 2
 
 
+def test_sampled_row_does_not_depend_on_its_batch(
+    batched: LlamaCppBatchedBackend, rendered: list[str], template: prompts.PromptTemplate
+) -> None:
+    """A sampled row's text depends on its own prompt, params and seed only: each sequence has
+    its own sampler, seeded with its seed, and its own KV stream, so its batch-mates, its slot and
+    when it gets one do not change it."""
+    row, seed = rendered[5], 4321
+    alone = batched.complete_many([row], prefix=template.prefix, seeds=[seed], **SAMPLED)[0]
+    assert alone["gen_tokens"] > 0
+    mixed = batched.complete_many([rendered[9], rendered[2], row], prefix=template.prefix,
+                                  seeds=[1, 2, seed], **SAMPLED)
+    assert mixed[2]["text"] == alone["text"]
+    # More prompts than slots: the row, last, waits for a slot that another row has used.
+    crowd = rendered[10:18] + [row]
+    assert len(crowd) > batched.n_parallel
+    waited = batched.complete_many(crowd, prefix=template.prefix,
+                                   seeds=list(range(50, 58)) + [seed], **SAMPLED)
+    assert waited[-1]["text"] == alone["text"]
+    twice = batched.complete_many([row, row], prefix=template.prefix, seeds=[seed, seed + 1],
+                                  **SAMPLED)
+    assert twice[0]["text"] == alone["text"]
+
+
 def test_single_complete_without_prefix(
     batched: LlamaCppBatchedBackend, rendered: list[str], greedy_sequential
 ) -> None:
