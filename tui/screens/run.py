@@ -90,7 +90,7 @@ class RunPane(Vertical):
                 options=options(prompts.available()),
                 allow_blank=False,
                 id="run-strategy",
-                value="inpars",
+                value=prompts.DEFAULT_STRATEGY,
             )
             yield Input(
                 compact=True, value="10", placeholder="passages", id="run-limit", type="integer"
