@@ -203,6 +203,18 @@ def test_next_point_request_joins_the_existing_curve(first: pilot.PilotReport, s
         pilot.next_point_request(store, "scifact", "minilm-l6", SMOL, 48)
 
 
+def lift_synthetic_points(store: Store, scales: tuple[int, ...]) -> None:
+    """Raise the measured nDCG@10 of the synthetic points at these scales along a saturating
+    curve (+0.03 (1 - exp(-n/40))). Whether 24 or 48 SmolLM2 pairs beat the zero-shot static
+    retriever beyond noise depends on the CPU (llama.cpp's greedy outputs differ between CPU
+    families); the test below is about the Plan pane's m and x, which need a plan that buys
+    augmentation, so the curve is made to rise whatever this machine generated."""
+    for n in scales:
+        store.table("pilots").update(where=f"kind = 'synthetic' AND scale = {int(n)}",
+                                     values_sql={"ndcg_at_10":
+                                                 f"ndcg_at_10 + {0.03 * (1 - math.exp(-n / 40))}"})
+
+
 @pytest.mark.slow
 @pytest.mark.anyio
 async def test_tui_next_pilot_and_run_plan(first: pilot.PilotReport, store: Store,
@@ -210,13 +222,14 @@ async def test_tui_next_pilot_and_run_plan(first: pilot.PilotReport, store: Stor
     """The TUI's Plan pane on real pilots: p plans, m measures the suggested next pilot point
     (a job process: generation, training, evaluation) and replans with it, x runs the plan and
     writes its training pairs beside the store."""
-    from tests.test_tui import errors, settle
     from textual.widgets import Input, Log
 
     from engine.profiles import import_profiles
+    from tests.tui.test_tui import errors, settle
     from tui.app import AugplanApp
 
     pilot.run_pilot(store, dataclasses.replace(REQUEST, seeds=(0, 1)), models_dir=models_dir)
+    lift_synthetic_points(store, (24, 48))
     profile = tmp_path / "cpu.toml"
     profile.write_text(f'[augmenters.{SMOL}]\nqueries_per_hour = 3600\n'
                        f'device = "{pilot.device_name()}"\n')
@@ -237,6 +250,7 @@ async def test_tui_next_pilot_and_run_plan(first: pilot.PilotReport, store: Stor
         assert not errors(app)
         log = "\n".join(app.query_one("#plan-log", Log).lines)
         assert "done: 2 points computed, 1 reused" in log  # 2 seeds; the zero-shot point
+        lift_synthetic_points(store, (nxt["scale"],))
         scales = {p["scale"] for p in store.pilots(kind="synthetic")}
         assert nxt["scale"] in scales
         assert nxt["scale"] in pane.doc["curves"][0]["pilot_scales"]  # replanned with it
