@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import polars as pl
@@ -11,7 +12,7 @@ import pyarrow as pa
 
 from store import corpus as _corpus
 from store import schemas
-from store._sql import chunked_in, matching
+from store._sql import both, chunked_in, matching, one_of
 from store._util import now
 from store.errors import AugplanError
 
@@ -90,6 +91,7 @@ class CorporaMixin:
             "qrels": json.dumps(summary.qrels, sort_keys=True),
             "imported_at": now(),
             "dropped_qrels": summary.dropped_qrels.to_json(),
+            "carved_splits": None,
         }
         self.table("corpora").add(pa.Table.from_pylist([row], schema=schemas.CORPORA))
 
@@ -164,11 +166,63 @@ class CorporaMixin:
 
     def qrels(self, corpus: str, split: str | None = None, *,
               positive: bool = False) -> pa.Table:
-        """Relevance judgements of a corpus (of one split; only score > 0 with ``positive``)."""
-        where = matching(corpus=corpus, split=split)
-        if positive:
-            where += " AND score > 0"
+        """Relevance judgements of a corpus (of one split; only score > 0 with ``positive``).
+
+        A split sealed with :meth:`sealed` cannot be read: naming it raises, and reading every
+        split leaves its rows out."""
+        sealed = sorted(s for c, s in _sealed_splits(self) if c == corpus)
+        if split is not None and split in sealed:
+            raise AugplanError(f"the {split!r} split of {corpus!r} is sealed: it is read only "
+                               "for the final report, never to make a choice")
+        where = both(matching(corpus=corpus, split=split),
+                     "score > 0" if positive else None,
+                     f"NOT ({one_of('split', sealed)})" if split is None and sealed else None)
         return self._scan("qrels", where)
+
+    @contextlib.contextmanager
+    def sealed(self, corpus: str, split: str) -> Iterator[None]:
+        """While the block runs, the qrels of ``corpus``'s ``split`` cannot be read (the test
+        split while choices are made: pilots, plans, the autopilot's loop)."""
+        seals = _sealed_splits(self)
+        key = (corpus, split)
+        added = key not in seals
+        seals.add(key)
+        try:
+            yield
+        finally:
+            if added:
+                seals.discard(key)
+
+    def carved_splits(self, corpus: str) -> dict[str, dict[str, Any]]:
+        """Splits carved out of another after import: target -> {from, queries, seed, left}."""
+        info = self.corpus_info(corpus)
+        assert info is not None
+        return json.loads(info.get("carved_splits") or "{}")
+
+    def relabel_qrels(self, corpus: str, *, source: str, target: str,
+                      query_ids: Sequence[str], note: dict[str, Any]) -> dict[str, int]:
+        """Move the qrels rows of ``query_ids`` from split ``source`` to a new split ``target``
+        (all or nothing), record ``note`` as how ``target`` was carved, and return the corpus'
+        qrels rows per split afterwards."""
+        info = self.corpus_info(corpus)
+        assert info is not None
+        if target in self.qrel_splits(corpus):
+            raise AugplanError(f"corpus {corpus!r} already has a {target!r} split")
+        carved = json.loads(info.get("carved_splits") or "{}")
+        with self.atomic("qrels", "corpora"):
+            for clause in chunked_in("query_id", list(query_ids),
+                                     matching(corpus=corpus, split=source)):
+                self.table("qrels").update(where=clause, values={"split": target})
+            splits = self._scan("qrels", matching(corpus=corpus), ["split"]).column("split")
+            counts: dict[str, int] = {}
+            for s in splits.to_pylist():
+                counts[s] = counts.get(s, 0) + 1
+            carved[target] = note
+            self.table("corpora").update(
+                where=matching(name=corpus),
+                values={"qrels": json.dumps(counts, sort_keys=True),
+                        "carved_splits": json.dumps(carved, sort_keys=True)})
+        return counts
 
     def qrel_splits(self, corpus: str) -> list[str]:
         """The corpus' qrels splits (train, dev, test...), sorted."""
@@ -203,3 +257,11 @@ def _with_corpus(batch: pa.RecordBatch, name: str, schema: pa.Schema) -> pa.Tabl
     t = pa.Table.from_batches([batch])
     t = t.append_column("corpus", pa.array([name] * t.num_rows, pa.string()))
     return t.select(schema.names).cast(schema)
+
+
+def _sealed_splits(store: Any) -> set[tuple[str, str]]:
+    """The (corpus, split) pairs sealed on this store object."""
+    seals = getattr(store, "_sealed", None)
+    if seals is None:
+        seals = store._sealed = set()
+    return seals

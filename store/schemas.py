@@ -17,6 +17,9 @@ CORPORA = pa.schema(
         # JSON: {"count": n, "first": ["qrels/test.tsv:12", ...]}: qrels rows left out because
         # they name a query or corpus id the corpus lacks (null in stores written before)
         ("dropped_qrels", pa.string()),
+        # JSON: {"dev": {"from": "train", "queries": 300, "seed": 0, "left": 509}}: splits carved
+        # out of another after import (null: none)
+        ("carved_splits", pa.string()),
     ]
 )
 

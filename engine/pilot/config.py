@@ -61,7 +61,7 @@ class PilotRequest:
     strategy: str = DEFAULT_STRATEGY
     scales: tuple[int, ...] = (250, 500, 1000, 2000)
     seeds: tuple[int, ...] = (0, 1)
-    evals: tuple[str, ...] = ()  # NAME:SPLIT; default: the corpus' test split
+    evals: tuple[str, ...] = ()  # NAME:SPLIT; default: the corpus' dev split, else test
     eval_mode: str = "full"  # full | nano
     nano_k: int = 10
     ignore_identical_ids: bool = False
@@ -73,9 +73,6 @@ class PilotRequest:
     backend: str = "llama.cpp"
     train: TrainConfig = field(default_factory=TrainConfig)
     keep_models: str | None = None  # folder to keep trained models in
-
-    def eval_specs(self) -> tuple[str, ...]:
-        return self.evals or (f"{self.corpus}:test",)
 
 
 @dataclass

@@ -14,9 +14,16 @@ from engine.evaluate import Evaluator, load_eval_set
 from engine.pilot.config import PILOT_VERSION, Event, PilotReport, PilotRequest, _hash
 from engine.pilot.pairs import human_pairs, select_pairs
 from engine.pilot.train import train
+from engine.splits import carve_fingerprint, choice_split
 from store import Store, now
 from store.errors import AugplanError
 from store.keys import canonical_json
+
+
+def eval_specs(store: Store, request: PilotRequest) -> tuple[str, ...]:
+    """The eval sets of a pilot: as asked, or the corpus' dev split when it has one (else its
+    test split): pilots make choices, so they stay off the test split when they can."""
+    return request.evals or (f"{request.corpus}:{choice_split(store, request.corpus)}",)
 
 
 def _validate(request: PilotRequest) -> None:
@@ -48,7 +55,11 @@ class _PilotRun:
                                      nano_k=request.nano_k,
                                      ignore_identical_ids=request.ignore_identical_ids,
                                      precision=request.train.precision)
-                           for spec in request.eval_specs()]
+                           for spec in eval_specs(store, request)]
+        # a score on a split measured before a dev split was carved out of it is another point
+        self.carves = {ev.evalset.name: carve_fingerprint(store, ev.evalset.corpus,
+                                                          ev.evalset.split)
+                       for ev in self.evaluators}
         self.train_cfg = request.train.resolved(request.retriever)
         self.eval_cfg = {"mode": self.evaluators[0].label,
                          "ignore_identical_ids": request.ignore_identical_ids,
@@ -66,7 +77,10 @@ class _PilotRun:
         config = {"version": PILOT_VERSION, "retriever": self.request.retriever, **config}
         config_hash = _hash(config)
         ids = {ev.evalset.name: _hash({"config": config_hash, "eval": ev.evalset.name,
-                                      **self.eval_cfg}) for ev in self.evaluators}
+                                      **self.eval_cfg,
+                                      **({"carve": c} if (c := self.carves[ev.evalset.name])
+                                         else {})})
+               for ev in self.evaluators}
         stored = {r["point_id"]: r for r in self.store.pilots(point_ids=list(ids.values()))}
         label = (f"{self.request.retriever} {config.get('augmenter') or config['kind']} "
                  f"n={config['scale']} seed={seed}")

@@ -14,6 +14,7 @@ from engine.planning.errors import planner_errors
 from engine.planning.points import load_points
 from engine.prompts import DEFAULT_STRATEGY
 from engine.retrievers import DEFAULT_RETRIEVER
+from engine.splits import DEV, split_note
 from planner import CostModel
 from store import Store
 from store.errors import AugplanError
@@ -59,6 +60,7 @@ def make_plan(budget: float, *, store: Store | None = None, corpus: str | None =
                         filter_per_hour=filter_per_hour, store=store, corpus=corpus,
                         strategy=strategy or DEFAULT_STRATEGY)
     label = _metric_label(metric if pilots is None else "metric")
+    eval_set, split_warning = _choice_eval_set(store, corpus, points, eval_set, weights)
     with planner_errors():
         w = resolve_weights([p.eval_set for p in points], weights, corpus=corpus, only=eval_set)
         result = plan(points, inputs.model, budget, weights=w, options=options,
@@ -66,12 +68,34 @@ def make_plan(budget: float, *, store: Store | None = None, corpus: str | None =
     if len(inputs.devices) > 1:
         result.warnings.append("the profiles come from several devices ("
                                + "; ".join(inputs.devices) + "): pick one with --device")
+    if split_warning:
+        result.warnings.append(split_warning)
     human = [p.metric for p in points if p.kind == "human" and p.eval_set in w]
     meta = {"corpus": corpus, "retriever": retr, "metric": label,
+            "eval_sets": [split_note(store, e) if store is not None else e for e in w],
             "cost_sources": inputs.sources, "devices": inputs.devices,
             "pilot_rows": len(points),
             "human_reference": (sum(human) / len(human)) if human else None, "sample_seed": 0}
     return MadePlan(result, inputs.model, meta)
+
+
+def _choice_eval_set(store: Store | None, corpus: str | None, points: Sequence[Any],
+                     eval_set: str | None, weights: str | None) -> tuple[str | None, str]:
+    """The eval set a plan optimises by default: the corpus' dev split when pilots were
+    measured on it. Returns (eval set or None for the planner's default, a warning when the
+    choice can only be made on the test split)."""
+    if store is None or corpus is None or eval_set is not None or weights is not None:
+        return eval_set, ""
+    sets = {p.eval_set for p in points}
+    dev = f"{corpus}:{DEV}"
+    if dev in sets:
+        return dev, ""
+    if f"{corpus}:test" in sets:
+        return None, (f"the pilots were evaluated on {corpus}:test, so this choice has seen the "
+                      "test queries and its test score is optimistic; carve a dev split "
+                      f"(`augplan corpus split {corpus} --from train --dev N`) and measure the "
+                      "pilots on it")
+    return None, ""
 
 
 def plan_document(result: Any, meta: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +103,7 @@ def plan_document(result: Any, meta: dict[str, Any]) -> dict[str, Any]:
     doc = result.to_dict()
     doc.update(corpus=meta["corpus"], retriever=meta["retriever"], metric_name=meta["metric"],
                cost_sources=meta["cost_sources"], human_reference=meta["human_reference"],
-               sample_seed=meta["sample_seed"])
+               sample_seed=meta["sample_seed"], eval_sets=meta.get("eval_sets", []))
     return doc
 
 

@@ -1,4 +1,4 @@
-"""``augplan corpus``: corpora in the store: import and list."""
+"""``augplan corpus``: corpora in the store: import, list, carve a dev split."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from tui.cli._common import StoreOpt, open_store, out, print_table
 if TYPE_CHECKING:
     from store.corpus import DroppedQrels
 
-app = typer.Typer(help="Corpora in the store: import and list.", no_args_is_help=True)
+app = typer.Typer(help="Corpora in the store: import, list, carve a dev split.",
+                  no_args_is_help=True)
 
 DataOpt = Annotated[Path | None, typer.Option("--data", help="Folder holding datasets by name.")]
 
@@ -83,3 +84,29 @@ def corpus_list(store_path: StoreOpt = None) -> None:
     print_table(table)
     for note in notes:
         out.print(note, markup=False, highlight=False, soft_wrap=True)
+
+
+@app.command("split")
+def corpus_split(
+    name: Annotated[str, typer.Argument(help="Corpus in the store.")],
+    source: Annotated[str, typer.Option(
+        "--from", help="Split to carve the queries out of: train (its remainder is what "
+        "human pairs train on) or test (its remainder is what test scores are computed "
+        "on).")] = "train",
+    dev: Annotated[int, typer.Option("--dev", help="Queries to move into the dev split.")]
+    = 300,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the deterministic choice.")] = 0,
+    store_path: StoreOpt = None,
+) -> None:
+    """Carve a dev split out of a corpus' train (or test) queries and their qrels. Pilots,
+    plans and the autopilot then choose on dev; the test split is kept for the final report."""
+    from engine.splits import carve
+
+    done = carve(open_store(store_path), name, source=source, n=dev, seed=seed)
+    counts = ", ".join(f"{k} {v}" for k, v in sorted(done.qrels.items()))
+    out.print(f"corpus {name!r}: {done.queries} queries of {done.source} are now "
+              f"{done.target!r} ({done.left} left in {done.source}); qrels: {counts}",
+              highlight=False, soft_wrap=True)
+    if done.source == "test":
+        out.print(f"test scores of {name!r} are from now on computed on the {done.left} "
+                  "remaining test queries", highlight=False, soft_wrap=True)

@@ -77,7 +77,7 @@ def pilot(
     seeds: Annotated[str, typer.Option("--seeds", help="Training seeds.")] = "0,1",
     eval_sets: Annotated[list[str] | None, typer.Option(
         "--eval", help="NAME:SPLIT to evaluate on (repeat for out-of-domain sets); "
-        "default: the corpus' test split.")] = None,
+        "default: the corpus' dev split when it has one, else its test split.")] = None,
     eval_mode: Annotated[str, typer.Option(
         "--eval-mode", help="full (every passage) or nano (relevant + top-k BM25 "
         "passages per query).")] = "full",
@@ -140,6 +140,11 @@ def pilot(
                        for p in report.points]}))
         return
     print_table(points_table(report.points, f"pilot on {corpus}"))
+    from engine.splits import split_note
+
+    evaluated = sorted({p["eval_set"] for p in report.points})
+    out.print("evaluated on " + "; ".join(split_note(store, e) for e in evaluated),
+              highlight=False)
     out.print(f"{report.computed} points computed, {report.reused} reused from the store, "
               f"{report.trained} models trained, {report.generated} queries generated")
 

@@ -67,7 +67,8 @@ def plan_cmd(
         "measured).")] = None,
     strategy: StrategyOpt = None,
     eval_set: Annotated[str | None, typer.Option(
-        "--eval", help="Optimise for this eval set only (e.g. scifact:test).")] = None,
+        "--eval", help="Optimise for this eval set only (default: the corpus' dev split "
+        "when its pilots were measured on it, e.g. scifact:dev).")] = None,
     weights: Annotated[str | None, typer.Option(
         "--weights", help="Weighted mix of eval sets: NAME=w,... or in=0.7,ood=0.3.")] = None,
     risk: Annotated[str, typer.Option(
@@ -190,6 +191,8 @@ def print_plan(result: Any, meta: dict[str, Any]) -> None:
         print_table(a)
     out.print(f"[bold]recommendation[/bold] ({meta['retriever'] or 'retriever'}, "
               f"objective {', '.join(f'{k} {v:g}' for k, v in result.objective.items())}):")
+    if meta.get("eval_sets"):
+        out.print(f"[dim]chosen on {'; '.join(meta['eval_sets'])}[/dim]", highlight=False)
     out.print(result.explanation, highlight=False)
     if meta.get("human_reference") is not None:
         out.print(f"[dim]reference: trained on the corpus' human pairs "
