@@ -57,8 +57,9 @@ def backtest(points: Sequence[PilotPoint], fit_max_scale: int,
         held = [p for p in large if (p.augmenter, p.strategy, p.eval_set)
                 == (c.augmenter, c.strategy, c.eval_set)]
         for s in sorted({p.scale for p in held}):
-            measured = float(np.mean([p.metric for p in held if p.scale == s]))
-            lo, hi = c.fit.interval([s])
+            seeds = [p.metric for p in held if p.scale == s]
+            measured = float(np.mean(seeds))
+            lo, hi = c.fit.interval([s], measured_with=len(seeds))
             rows.append(BacktestRow(c.augmenter, c.strategy, c.eval_set, c.fit.best.family, s,
                                     measured, float(c.fit.predict([s])[0]), float(lo[0]),
                                     float(hi[0])))
@@ -68,4 +69,32 @@ def backtest(points: Sequence[PilotPoint], fit_max_scale: int,
     return rows
 
 
-__all__ = ["BacktestRow", "backtest"]
+def backtest_halves(points: Sequence[PilotPoint],
+                    options: PlanOptions | None = None) -> list[BacktestRow]:
+    """For every measured scale N: fit on the points with scale <= N/2 and predict N (each
+    held-out scale once; the points above N are not looked at). Scales whose halves hold too
+    few points for a curve are left out."""
+    rows = []
+    scales = sorted({p.scale for p in points if p.scale > 0 and p.kind != "human"})
+    for big in scales:
+        subset = [p for p in points if p.scale <= big]
+        try:
+            found = backtest(subset, big // 2, options)
+        except PlanError:
+            continue
+        rows += [r for r in found if r.scale == big]
+    if not rows:
+        raise PlanError("no curve has enough points at half of a measured scale to predict it "
+                        "(each fit needs 4 points on 2 scales)", "pilots")
+    return rows
+
+
+def summary(rows: Sequence[BacktestRow]) -> dict[str, float]:
+    """Median and mean absolute error and interval coverage of backtest rows."""
+    errors = np.abs([r.error for r in rows])
+    return {"points": len(rows), "median_abs_error": float(np.median(errors)),
+            "mean_abs_error": float(np.mean(errors)),
+            "coverage": float(np.mean([r.covered for r in rows]))}
+
+
+__all__ = ["BacktestRow", "backtest", "backtest_halves", "summary"]

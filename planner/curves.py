@@ -18,6 +18,7 @@ from scipy.stats import norm
 from scipy.stats import t as student_t
 
 from planner.families import FAMILIES, Array, CurveFamily
+from planner.lm import batched_lm
 
 # ------------------------------------------------------------------------------- fitting
 
@@ -113,6 +114,9 @@ class CurveFit:
     confidence: float = 0.9
     saturation_fraction: float = 0.95
     criterion: str = "aicc"
+    # what the measured points allow: no trained scale is predicted below the lowest measured
+    # mean by more than the noise (a fall the pilots never saw is not extrapolated)
+    floor: float = -math.inf
 
     @property
     def family(self) -> CurveFamily:
@@ -144,8 +148,12 @@ class CurveFit:
         dof = max(len(self.n) - self.family.k, 1)
         return math.sqrt(self.best.rss / dof)
 
+    def _floored(self, n: Array, pred: Array) -> Array:
+        return np.where(n > 0, np.maximum(pred, self.floor), pred)
+
     def predict(self, n: Array | Sequence[float] | float) -> Array:
-        return self.best.predict(n)
+        n_a = np.asarray(n, float)
+        return self._floored(n_a, self.best.predict(n_a))
 
     def predict_draws(self, n: Array | Sequence[float]) -> Array:
         """Bootstrap predictions, shape (draws, len(n)); empty without a bootstrap."""
@@ -156,15 +164,24 @@ class CurveFit:
                 fam = FAMILIES[name]
                 cols = [draws[:, i:i + 1] for i in range(fam.k)]
                 parts.append(np.broadcast_to(fam.f(n_a, cols), (draws.shape[0], n_a.size)))
-        return np.concatenate(parts) if parts else np.empty((0, n_a.size))
+        if not parts:
+            return np.empty((0, n_a.size))
+        return self._floored(n_a, np.concatenate(parts))
 
-    def interval(self, n: Array | Sequence[float]) -> tuple[Array, Array]:
+    def interval(self, n: Array | Sequence[float], *,
+                 measured_with: int = 0) -> tuple[Array, Array]:
         """Equal-tailed ``confidence`` interval of M(n) from the bootstrap (the point estimate
-        twice without one)."""
+        twice without one). ``measured_with`` > 0: the interval of a score measured as the mean
+        of that many seeds, so each draw also carries the seed noise of such a measurement
+        (the residual spread over sqrt(seeds))."""
         draws = self.predict_draws(n)
         if draws.shape[0] == 0:
             p = np.atleast_1d(self.predict(n))
             return p, p
+        if measured_with > 0:
+            rng = np.random.default_rng(len(self.n))
+            draws = draws + rng.normal(0.0, self.residual_sd / math.sqrt(measured_with),
+                                       draws.shape)
         a = (1 - self.confidence) / 2
         return np.quantile(draws, a, axis=0), np.quantile(draws, 1 - a, axis=0)
 
@@ -324,6 +341,7 @@ def fit_curve(
         best = usable[0] if usable else min(fits, key=lambda f: (FAMILIES[f.family].k, f.rss))
     cf = CurveFit(n_a, y_a, best, fits, confidence=confidence,
                   saturation_fraction=saturation_fraction, criterion=criterion)
+    cf.floor = measured_floor(n_a, y_a, cf.residual_sd)
     if bootstrap > 0:
         shares = {k: w for k, w in cf.weights.items() if w >= 0.01}
         total = sum(shares.values())
@@ -335,51 +353,31 @@ def fit_curve(
     return cf
 
 
+def measured_floor(n: Array, y: Array, residual_sd: float) -> float:
+    """How far down the measured points allow a trained scale to go (``CurveFit.floor``): the
+    lowest mean of a trained scale (n > 0) less twice its standard error; -inf without one."""
+    trained = [s for s in np.unique(n) if s > 0]
+    if not trained:
+        return -math.inf
+    return min(float(y[n == s].mean()) - 2 * residual_sd / math.sqrt(int(np.sum(n == s)))
+               for s in trained)
+
+
 def refit_many(family: str, n: Array, ys: Array, theta0: Sequence[float],
                bounds: tuple[Sequence[float], Sequence[float]], iterations: int = 100,
                weights: Array | None = None) -> Array:
     """Refit ``family`` to many response vectors at once (rows of ``ys``), warm-started at
-    ``theta0``: a projected Levenberg-Marquardt step on all rows together (one batched k x k
-    solve per iteration), so a 1,000-draw bootstrap costs milliseconds instead of 1,000
-    ``least_squares`` calls. Each row only accepts a step that lowers its own residual sum.
-    ``weights`` (same shape as ``ys``) weight each squared residual (0 leaves a point out).
-    """
+    ``theta0`` (:func:`planner.lm.batched_lm`), so a 1,000-draw bootstrap costs milliseconds
+    instead of 1,000 ``least_squares`` calls. ``weights`` (same shape as ``ys``) weight each
+    squared residual (0 leaves a point out)."""
     fam = FAMILIES[family]
-    lo, hi = np.asarray(bounds[0], float), np.asarray(bounds[1], float)
-    rows = ys.shape[0]
-    theta = np.tile(np.asarray(theta0, float), (rows, 1))
-    lam = np.full(rows, 1e-3)
-    w = np.ones_like(ys) if weights is None else np.asarray(weights, float)
-    sw = np.sqrt(w)
 
     def cols(t: Array) -> list[Array]:
         return [t[:, i:i + 1] for i in range(fam.k)]
 
-    def cost(t: Array) -> Array:
-        r = (fam.f(n, cols(t)) - ys) * sw
-        return np.einsum("bn,bn->b", r, r)
-
-    current = cost(theta)
-    eye = np.eye(fam.k)
-    with np.errstate(all="ignore"):
-        for _ in range(iterations):
-            r = (fam.f(n, cols(theta)) - ys) * sw
-            jac = np.broadcast_to(fam.jac(n, cols(theta)), (rows, len(n), fam.k)) * sw[:, :, None]
-            jtj = np.einsum("bni,bnj->bij", jac, jac)
-            g = np.einsum("bni,bn->bi", jac, r)
-            diag = np.einsum("bii->bi", jtj)
-            a = jtj + lam[:, None, None] * (diag[:, :, None] * eye + 1e-12 * eye)
-            try:
-                step = np.linalg.solve(a, -g[:, :, None])[:, :, 0]
-            except np.linalg.LinAlgError:
-                step = -g / np.maximum(diag, 1e-12)
-            cand = np.clip(theta + step, lo, hi)
-            new = cost(cand)
-            better = np.isfinite(new) & (new < current)
-            theta[better] = cand[better]
-            current = np.where(better, new, current)
-            lam = np.where(better, lam / 3, np.minimum(lam * 4, 1e8))
-    return theta
+    return batched_lm(lambda t: fam.f(n, cols(t)),
+                      lambda t: np.broadcast_to(fam.jac(n, cols(t)), (t.shape[0], len(n), fam.k)),
+                      ys, theta0, bounds, iterations=iterations, weights=weights)
 
 
 def _bootstrap(cf: CurveFit, fit: FamilyFit, draws: int, seed: int) -> Array:
@@ -402,4 +400,4 @@ def _bootstrap(cf: CurveFit, fit: FamilyFit, draws: int, seed: int) -> Array:
 
 
 __all__ = ["FAMILIES", "CurveFamily", "CurveFit", "FamilyFit", "aicc", "fit_curve",
-           "fit_family", "loo_error", "refit_many"]
+           "fit_family", "loo_error", "measured_floor", "refit_many"]

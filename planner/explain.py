@@ -16,6 +16,26 @@ def _fmt_n(n: float | None) -> str:
     return f"{n:,.0f}"
 
 
+def _saturation(p: Plan) -> str:
+    """Where the chosen curve saturates, as far as the pilots determine it: a scale beyond the
+    extrapolation limit is "not determined", never a number the data cannot support."""
+    sat, limit, ci = p.saturation_scale, p.saturation_limit, p.saturation_ci
+    assert sat is not None
+    if not math.isfinite(sat) and (ci is None or not math.isfinite(ci[0])):
+        return "The fitted curve has not saturated: it is still rising."
+    if limit is not None and (not math.isfinite(sat) or sat > limit):
+        return (f"Where the curve saturates is not determined by the pilots: the fit puts it "
+                f"beyond {limit:,.0f} queries, the largest scale they speak for.")
+    span = ""
+    if ci is not None and math.isfinite(ci[0]):
+        top = ci[1]
+        high = (f"beyond {limit:,.0f}" if limit is not None and (not math.isfinite(top)
+                                                                 or top > limit)
+                else _fmt_n(top))
+        span = f" ({p.confidence:.0%} interval: {_fmt_n(ci[0])} to {high})"
+    return f"The curve saturates (nearly all of its gain) at about {sat:,.0f} queries{span}."
+
+
 def explain(p: Plan, cost: CostModel, metric_name: str = "nDCG@10") -> str:
     """Plain-language summary of a plan."""
     lines = []
@@ -38,14 +58,7 @@ def explain(p: Plan, cost: CostModel, metric_name: str = "nDCG@10") -> str:
                      f"({a.scale:,} queries) it predicts {a.predicted_metric:.3f} "
                      f"({delta:+.3f}).")
     if p.saturation_scale is not None and p.scale > 0:
-        ci = p.saturation_ci
-        span = (f" ({p.confidence:.0%} interval: {_fmt_n(ci[0])} to {_fmt_n(ci[1])})"
-                if ci else "")
-        if math.isfinite(p.saturation_scale):
-            lines.append(f"The curve saturates (nearly all of its gain) at about "
-                         f"{p.saturation_scale:,.0f} queries{span}.")
-        else:
-            lines.append(f"The fitted curve has not saturated: it is still rising{span}.")
+        lines.append(_saturation(p))
     if p.marginal_gain_per_gpu_hour is not None:
         lines.append(f"Past {p.scale:,}, each extra GPU-hour buys about "
                      f"{p.marginal_gain_per_gpu_hour:+.4f} {metric_name}.")

@@ -20,6 +20,7 @@ class PlanOptions:
     criterion: str = "auto"
     grid: int = 160
     seed: int = 0
+    joint: bool = True  # also fit the augmenters of one eval set jointly (AICc decides)
 
     def validate(self) -> None:
         if self.risk not in ("neutral", "averse"):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from planner.curves import CurveFit, fit_curve
+from planner.joint import fit_joint, joint_curve_fit
 from planner.options import PlanOptions
 
 
@@ -40,6 +41,7 @@ class Curve:
     means: dict[int, float]
     decline_cap: float  # largest scale not past a measured or fitted decline (inf: none)
     decline_note: str = ""
+    joint: str = ""  # the tie of a joint fit with other augmenters ("" when fitted alone)
 
 
 def _measured_decline(means: dict[int, float], noise: float) -> tuple[float, str]:
@@ -69,7 +71,8 @@ def fit_curves(points: Iterable[PilotPoint], options: PlanOptions,
             zero.setdefault(p.eval_set, []).append(p)
         else:
             groups.setdefault((p.augmenter, p.strategy, p.eval_set), []).append(p)
-    curves, warnings = [], []
+    fitted: dict[tuple[str, str, str], CurveFit] = {}
+    warnings = []
     for (aug, strat, ev), rows in sorted(groups.items()):
         if not any(r.scale == 0 for r in rows):
             rows = rows + zero.get(ev, [])
@@ -80,24 +83,52 @@ def fit_curves(points: Iterable[PilotPoint], options: PlanOptions,
             warnings.append(f"{label}: {len(n)} point(s) on {len(set(n.tolist()))} scale(s); "
                             "a curve needs at least 4 points on 2 scales - skipped")
             continue
-        fit = fit_curve(n, y, bootstrap=options.bootstrap, confidence=options.confidence,
-                        saturation_fraction=options.saturation_fraction,
-                        criterion=options.criterion, seed=options.seed)
-        scales = sorted({int(s) for s in n})
-        means = {s: float(y[n == s].mean()) for s in scales}
-        reps = max(len(n) / len(scales), 1.0)
-        noise = 2 * fit.residual_sd / math.sqrt(reps)
-        cap, note = _measured_decline(means, noise)
-        peak = fit.peak_scale()
-        # a fitted peak caps the scale, but never below the best measured scale: a peak
-        # between zero-shot and the first pilot scale is not something the pilots measured
-        positive = [s for s in scales if s > 0]
-        best_measured = max(positive, key=lambda s: means[s]) if positive else 0
-        if max(peak, best_measured) < cap:
-            cap = max(peak, float(best_measured))
-            note = note or f"the fitted curve ({fit.best.family}) peaks at n={peak:,.0f}"
-        curves.append(Curve(aug, strat, ev, fit, scales, means, cap, note))
+        fitted[(aug, strat, ev)] = fit_curve(
+            n, y, bootstrap=options.bootstrap, confidence=options.confidence,
+            saturation_fraction=options.saturation_fraction, criterion=options.criterion,
+            seed=options.seed)
+    joint = _joint_fits(fitted, options) if options.joint else {}
+    curves = [_curve(key, joint.get(key, (fit, ""))) for key, fit in fitted.items()]
     return curves, warnings
+
+
+def _joint_fits(fitted: dict[tuple[str, str, str], CurveFit],
+                options: PlanOptions) -> dict[tuple[str, str, str], tuple[CurveFit, str]]:
+    """The curves of several augmenters on one (strategy, eval set) refitted jointly, where
+    the joint fit wins by AICc: key -> (fit, the tie's label)."""
+    by: dict[tuple[str, str], dict[str, CurveFit]] = {}
+    for (aug, strat, ev), fit in fitted.items():
+        by.setdefault((strat, ev), {})[aug] = fit
+    out = {}
+    for (strat, ev), fits in by.items():
+        jf = fit_joint(fits, bootstrap=options.bootstrap, confidence=options.confidence,
+                       seed=options.seed)
+        if jf is None or not jf.ties:
+            continue
+        label = jf.best.tie.label if jf.best is not None else ""
+        for aug, fit in fits.items():
+            out[(aug, strat, ev)] = (joint_curve_fit(fit, jf, aug, options.bootstrap), label)
+    return out
+
+
+def _curve(key: tuple[str, str, str], fitted: tuple[CurveFit, str]) -> Curve:
+    """A fitted curve with its scale means and the cap a measured or fitted decline sets."""
+    (aug, strat, ev), (fit, joint) = key, fitted
+    n, y = fit.n, fit.y
+    scales = sorted({int(s) for s in n})
+    means = {s: float(y[n == s].mean()) for s in scales}
+    reps = max(len(n) / len(scales), 1.0)
+    noise = 2 * fit.residual_sd / math.sqrt(reps)
+    cap, note = _measured_decline(means, noise)
+    peak = fit.peak_scale()
+    # a fitted peak caps the scale, but never below the best measured scale: a peak
+    # between zero-shot and the first pilot scale is not something the pilots measured
+    positive = [s for s in scales if s > 0]
+    best_measured = max(positive, key=lambda s: means[s]) if positive else 0
+    if max(peak, best_measured) < cap:
+        cap = max(peak, float(best_measured))
+        note = note or f"the fitted curve ({fit.best.family}) peaks at n={peak:,.0f}"
+    return Curve(aug, strat, ev, fit, scales, means, cap, note, joint)
 
 
 __all__ = ["Curve", "PilotPoint", "fit_curves"]

@@ -261,6 +261,7 @@ def plan(points: Sequence[PilotPoint], cost: CostModel, budget_gpu_hours: float,
         alternatives=_alternatives(cfg, cfgs, chosen, options, cost), warnings=warnings,
         next_pilot=_next_pilot(cfg, gi, cfgs, budget_gpu_hours, options, cost), curves=curves,
         cost_breakdown=cost.breakdown(cfg.augmenter, n),
+        saturation_limit=cfg.largest_pilot * options.max_extrapolation,
     )
     result.explanation = explain(result, cost, metric_name)
     return result

@@ -57,6 +57,9 @@ class Plan:
     explanation: str = ""
     curves: list[Curve] = field(default_factory=list, repr=False)
     cost_breakdown: dict[str, float] = field(default_factory=dict)
+    # the largest scale the pilots speak for (the extrapolation limit times the largest pilot):
+    # a saturation scale beyond it is reported as not determined
+    saturation_limit: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         num = _num
@@ -70,6 +73,7 @@ class Plan:
             "saturation_scale": num(self.saturation_scale),
             "saturation_ci": ([num(v) for v in self.saturation_ci]
                               if self.saturation_ci else None),
+            "saturation_limit": num(self.saturation_limit),
             "marginal_gain_per_gpu_hour": num(self.marginal_gain_per_gpu_hour),
             "zero_shot": num(self.zero_shot), "augmentation_helps": self.augmentation_helps,
             "objective": self.objective, "risk": self.risk,
@@ -80,7 +84,8 @@ class Plan:
                 "augmenter": c.augmenter, "strategy": c.strategy, "eval_set": c.eval_set,
                 "family": c.fit.best.family,
                 "params": dict(zip(c.fit.family.params, c.fit.best.theta, strict=True)),
-                "criterion": c.fit.criterion, "asymptote": num(c.fit.asymptote()),
+                "criterion": c.fit.criterion, "joint": c.joint or None,
+                "asymptote": num(c.fit.asymptote()),
                 "saturation_scale": num(c.fit.saturation_scale()),
                 "pilot_scales": c.scales,
             } for c in self.curves],

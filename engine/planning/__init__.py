@@ -5,9 +5,11 @@ scale through the engine's resumable generation.
 - ``points``: pilot points (store or CSV), their narrowing and summaries for the front doors;
 - ``costs``: the cost model from profiles and the store's acceptance rates;
 - ``plans``: making, saving, loading and executing plans;
+- ``backtests``: backtests over every measured curve;
 - ``errors``: the one place where planner errors become user errors.
 """
 
+from engine.planning.backtests import BacktestGroup, backtest_groups, run_backtests
 from engine.planning.costs import CostInputs, cost_model
 from engine.planning.errors import planner_errors
 from engine.planning.plans import (
@@ -36,9 +38,11 @@ from engine.planning.points import (
 )
 
 __all__ = [
+    "BacktestGroup",
     "CostInputs",
     "MadePlan",
     "PlanChoices",
+    "backtest_groups",
     "cost_model",
     "execute_plan",
     "latest_plan",
@@ -54,6 +58,7 @@ __all__ = [
     "planner_errors",
     "points_from_store",
     "read_pilots_csv",
+    "run_backtests",
     "select_retriever",
     "select_strategies",
     "to_points",

@@ -64,9 +64,10 @@ def cost_model(profiles: Sequence[Any], retriever: str, *, device: str | None = 
     with planner_errors():
         model = CostModel(costs, t.pairs_per_hour, filter_per_hour, price_per_hour,
                           device=device or "")
-    sources = {n: f"{p.device} ({p.source})" for n, p in aug.items()}
-    sources["training"] = f"{t.device} ({t.source}, {t.retriever})"
-    devices = sorted({p.device for p in aug.values()} | {t.device})
+    sources = {n: f"{p.device or 'device not given'} ({p.source})" for n, p in aug.items()}
+    sources["training"] = f"{t.device or 'device not given'} ({t.source}, {t.retriever})"
+    # a profile that does not name its device is taken to be of the others' device
+    devices = sorted(({p.device for p in aug.values()} | {t.device}) - {""})
     return CostInputs(model, sources, devices)
 
 

@@ -163,7 +163,7 @@ _Spec = dict[str, tuple[type | tuple[type, ...], bool]]
 _AUG_FIELDS: _Spec = {
     # field: (types, required)
     "queries_per_hour": ((int, float), True),
-    "device": (str, True),
+    "device": (str, False),  # optional: a profile from a file may not say where it was measured
     "params": ((int, float), False),
     "strategy": (str, False),
     "backend": (str, False),
@@ -227,7 +227,7 @@ def _parse_augmenters(augmenters: Any, file: str, src: str) -> list[AugmenterPro
                 augmenter=name,
                 strategy=t.get("strategy", DEFAULT_STRATEGY),
                 backend=t.get("backend", "llama.cpp"),
-                device=t["device"],
+                device=t.get("device", ""),
                 threads=int(t.get("threads", 0)),
                 prompt_tokens_per_s=float(t.get("prompt_tokens_per_s", 0.0)),
                 gen_tokens_per_s=float(t.get("gen_tokens_per_s", 0.0)),

@@ -166,14 +166,25 @@ def test_planner_format_minimal_and_single_training_table(tmp_path: Path) -> Non
     assert t.pairs_per_s == pytest.approx(50000 / 3600)
 
 
+def test_device_is_optional(tmp_path: Path) -> None:
+    """A profiles file need not say where it was measured; the plan says so."""
+    from engine.planning import cost_model
+
+    path = tmp_path / "p.toml"
+    path.write_text("[augmenters.x]\nqueries_per_hour = 10\n\n[training]\npairs_per_hour = 5\n")
+    got = profiles.read_profiles(path)
+    assert [p.device for p in got] == ["", ""]
+    inputs = cost_model(list(got), "default")
+    assert inputs.devices == [] and inputs.sources["x"] == f"device not given ({path})"
+    assert inputs.model.hours("x", 10) == pytest.approx(1 + 2)
+
+
 @pytest.mark.parametrize(
     ("text", "pattern"),
     [
         ("[augmenters.x\nqueries_per_hour = 1", r"bad\.toml: not valid TOML"),
         ('[augmenters.x]\ndevice = "cpu"\n',
          r"bad\.toml: \[augmenters\.x\] missing field 'queries_per_hour'"),
-        ("[augmenters.x]\nqueries_per_hour = 10\n",
-         r"bad\.toml: \[augmenters\.x\] missing field 'device'"),
         ('[augmenters.x]\nqueries_per_hour = "fast"\ndevice = "cpu"\n',
          r"bad\.toml: \[augmenters\.x\] field 'queries_per_hour' must be int or float"),
         ('[augmenters.x]\nqueries_per_hour = -1\ndevice = "cpu"\n',

@@ -24,6 +24,7 @@ from planner import (
     PlanOptions,
     backtest,
     fit_curve,
+    fit_curves,
     fit_family,
     nice_scale,
     plan,
@@ -32,6 +33,7 @@ from planner import (
 from planner.curves import aicc, refit_many
 from planner.errors import FIELDS
 
+ROOT = Path(__file__).resolve().parents[2]
 SCALES = np.array([0, 250, 500, 1000, 2000, 4000], float)
 TRUTH = {
     "power": (0.60, 0.08, 300.0, 1.5),
@@ -397,3 +399,83 @@ def test_exp_fits_recover_random_curves(m_inf: float, gain: float, tau: float) -
     fit = fit_family("exp", SCALES, y)
     assert np.allclose(fit.predict(SCALES), y, atol=5e-4)
     assert fit.theta[0] == pytest.approx(m_inf, abs=0.005)
+
+
+# ------------------------------------------------------------------ joint fits and intervals
+
+
+def test_joint_fit_lets_a_sparse_augmenter_borrow_strength() -> None:
+    """Two augmenters on one shape, the second's queries worth half the first's and measured
+    at two small scales only: fitted jointly (AICc prefers a tie), its prediction 4x past its
+    largest pilot is nearer the truth than its own fit's; the ties' weights sum to one."""
+    from planner.joint import fit_joint
+
+    shape = np.array([0.50, 0.10, 400.0, 0.8])  # power: m_inf, gain, n0, alpha
+    rng = np.random.default_rng(5)
+    pts = [PilotPoint("", 0, 0.40, 0, "r", "inpars", "c:dev")]
+    for aug, k, scales in (("a", 1.0, (250, 500, 1000, 2000)), ("b", 0.5, (250, 500))):
+        for s in scales:
+            for sd in (0, 1):
+                y = FAMILIES["power"].f(np.array([k * s]), shape)[0] + rng.normal(0, 0.001)
+                pts.append(PilotPoint(aug, s, float(y), sd, "r", "inpars", "c:dev"))
+    joint, _ = fit_curves(pts, PlanOptions(bootstrap=200))
+    alone, _ = fit_curves(pts, PlanOptions(bootstrap=200, joint=False))
+    by = {c.augmenter: c for c in joint}
+    assert by["a"].joint and by["a"].joint == by["b"].joint
+    assert by["b"].fit.criterion == "joint" and not any(c.joint for c in alone)
+    truth = FAMILIES["power"].f(np.array([0.5 * 2000]), shape)[0]
+    own = next(c for c in alone if c.augmenter == "b").fit.predict([2000])[0]
+    shared = by["b"].fit.predict([2000])[0]
+    assert abs(shared - truth) < abs(own - truth)
+    jf = fit_joint({c.augmenter: c.fit for c in alone}, bootstrap=0)
+    assert jf is not None and jf.best is not None
+    assert sum(jf.weights.values()) == pytest.approx(1.0)
+
+
+NEW_USER = ((0, (0.227,)), (100, (0.2371, 0.2329)), (200, (0.2395, 0.2352)),
+            (400, (0.2413, 0.2447)))
+
+
+def test_intervals_stay_inside_what_the_points_allow() -> None:
+    """A small pilot (every trained point above zero-shot 0.227): no interval reaches below
+    the lowest trained mean by more than its noise, and a saturation scale far past the
+    pilots is "not determined" rather than a number."""
+    pts = [PilotPoint("s" if n else "", n, v, sd) for n, vals in NEW_USER
+           for sd, v in enumerate(vals)]
+    cost = CostModel({"s": AugmenterCost("s", 3600.0)}, training_pairs_per_hour=900_000.0)
+    p = plan(pts, cost, 1.0, weights={"": 1.0})
+    fit = p.curves[0].fit
+    floor = 0.2350 - 2 * fit.residual_sd / math.sqrt(2)
+    grid = np.array([100.0, 200.0, 400.0, 800.0, 1600.0])
+    lo, hi = fit.interval(grid)
+    assert (lo >= floor - 1e-9).all() and (lo > 0.227).all()
+    assert p.ci_low > 0.227 and p.ci_low <= p.predicted_metric <= p.ci_high
+    sentence = next(line for line in p.explanation.splitlines() if "saturat" in line)
+    assert "not determined" in sentence and "1,600" in sentence
+    assert "never to never" not in p.explanation
+
+
+def test_explanation_of_a_curve_still_rising() -> None:
+    from planner.explain import _saturation
+
+    p = plan(_points(RISING), COST, 0.3, weights=W, options=PlanOptions(bootstrap=100))
+    p.saturation_scale, p.saturation_ci = math.inf, (math.inf, math.inf)
+    assert _saturation(p) == "The fitted curve has not saturated: it is still rising."
+
+
+def test_backtest_halves_on_measured_scifact_curves() -> None:
+    """The measured SciFact grid (bench/results/pilots-scifact.csv): every scale N whose half
+    holds a curve is predicted once; the summary is computed from the rows."""
+    from engine.planning import read_pilots_csv
+    from planner.backtest import backtest_halves, summary
+
+    pts = read_pilots_csv(ROOT / "bench" / "results" / "pilots-scifact.csv")
+    rows = []
+    for r in ("minilm-l6", "static-minilm"):
+        rows += backtest_halves([p for p in pts if p.retriever == r], PlanOptions(bootstrap=200))
+    assert sorted({(r.augmenter, r.scale) for r in rows}) == [
+        (a, s) for a in ("qwen2.5-0.5b", "smollm2-135m") for s in (1000, 2000)]
+    assert len(rows) == 8
+    s = summary(rows)
+    assert s["median_abs_error"] == pytest.approx(float(np.median([abs(r.error) for r in rows])))
+    assert 0 <= s["coverage"] <= 1 and s["median_abs_error"] < 0.03

@@ -7,7 +7,7 @@ import csv
 import io
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -140,13 +140,18 @@ def pilot(
                        for p in report.points]}))
         return
     print_table(points_table(report.points, f"pilot on {corpus}"))
-    from engine.splits import split_note
-
-    evaluated = sorted({p["eval_set"] for p in report.points})
-    out.print("evaluated on " + "; ".join(split_note(store, e) for e in evaluated),
-              highlight=False)
+    _evaluated_on(store, report.points)
     out.print(f"{report.computed} points computed, {report.reused} reused from the store, "
               f"{report.trained} models trained, {report.generated} queries generated")
+
+def _evaluated_on(store: Any, points: list[dict]) -> None:
+    """Which splits the points were evaluated on, and what a carved split holds."""
+    from engine.splits import split_note
+
+    evaluated = sorted({p["eval_set"] for p in points})
+    out.print("evaluated on " + "; ".join(split_note(store, e) for e in evaluated),
+              highlight=False, soft_wrap=True)
+
 
 @pilots_app.command("show")
 def pilots_show(
