@@ -21,6 +21,7 @@ class PlanOptions:
     grid: int = 160
     seed: int = 0
     joint: bool = True  # also fit the augmenters of one eval set jointly (AICc decides)
+    tolerance: float = 0.003  # a choice within this of the best option counts as right
 
     def validate(self) -> None:
         if self.risk not in ("neutral", "averse"):

@@ -262,9 +262,31 @@ def plan(points: Sequence[PilotPoint], cost: CostModel, budget_gpu_hours: float,
         next_pilot=_next_pilot(cfg, gi, cfgs, budget_gpu_hours, options, cost), curves=curves,
         cost_breakdown=cost.breakdown(cfg.augmenter, n),
         saturation_limit=cfg.largest_pilot * options.max_extrapolation,
+        stability=_stability(cfg, gi, cfgs, budget_gpu_hours, options, helps),
     )
     result.explanation = explain(result, cost, metric_name)
     return result
+
+
+def _stability(cfg: _Config, gi: int, cfgs: list[_Config], budget: float,
+               options: PlanOptions, helps: bool) -> float | None:
+    """Share of bootstrap draws in which the chosen option is within ``options.tolerance`` of
+    the best option in contention (each configuration's best affordable scale, and no
+    augmentation); None without a bootstrap."""
+    if cfg.draws.shape[0] == 0:
+        return None
+    contenders = [cfg.draws[:, gi], cfg.draws[:, 0]]
+    for other in cfgs:
+        if other is cfg or other.draws.shape[0] == 0:
+            continue
+        ok = np.flatnonzero(other.hours <= budget + 1e-12)
+        if not helps:
+            ok = ok[other.grid[ok] == 0]
+        if ok.size:
+            contenders.append(other.draws[:, ok[np.argmax(_score(other, options)[ok])]])
+    b = min(c.shape[0] for c in contenders)
+    stack = np.stack([c[:b] for c in contenders])
+    return float(np.mean(stack[0] >= stack.max(axis=0) - options.tolerance))
 
 
 def _next_pilot(cfg: _Config, gi: int, cfgs: list[_Config], budget: float,

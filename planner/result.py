@@ -60,6 +60,8 @@ class Plan:
     # the largest scale the pilots speak for (the extrapolation limit times the largest pilot):
     # a saturation scale beyond it is reported as not determined
     saturation_limit: float | None = None
+    # share of bootstrap draws in which the choice is within the tolerance of the best option
+    stability: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         num = _num
@@ -74,6 +76,7 @@ class Plan:
             "saturation_ci": ([num(v) for v in self.saturation_ci]
                               if self.saturation_ci else None),
             "saturation_limit": num(self.saturation_limit),
+            "stability": num(self.stability),
             "marginal_gain_per_gpu_hour": num(self.marginal_gain_per_gpu_hour),
             "zero_shot": num(self.zero_shot), "augmentation_helps": self.augmentation_helps,
             "objective": self.objective, "risk": self.risk,

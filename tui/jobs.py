@@ -332,6 +332,36 @@ def pilot_job(
     return {"computed": report.computed, "reused": report.reused}
 
 
+def autopilot_job(
+    *,
+    store_path: str,
+    models_dir: str | None,
+    inputs: dict[str, Any],
+    emit: Emit,
+    should_stop: Callable[[], bool],
+    settings: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``engine.autopilot.run_autopilot`` on the Plan pane's inputs (its candidates, retriever,
+    budget and device; ``settings``: further request fields). Emits ``("event", text)``: every
+    point and every choice with its stability as they land."""
+    from engine.autopilot import AutopilotRequest, run_autopilot
+    from engine.retrievers import DEFAULT_RETRIEVER
+    from store import Store
+
+    request = AutopilotRequest(
+        corpus=inputs["corpus"], retriever=inputs.get("retriever") or DEFAULT_RETRIEVER,
+        augmenters=tuple(inputs["augmenters"]), budget_hours=float(inputs["budget"]),
+        device=inputs.get("device"),
+        **{k: tuple(v) if isinstance(v, list) else v for k, v in (settings or {}).items()})
+    report = run_autopilot(Store(Path(store_path)), request,
+                           models_dir=Path(models_dir) if models_dir else None,
+                           on_event=lambda m: emit("event", m))
+    p = report.plan
+    choice = f"{p['augmenter']} n={p['scale']:,}" if p["scale"] else "zero-shot"
+    return {"choice": choice, "dev": report.dev_score, "test": report.test_score,
+            "stopped": report.stopped}
+
+
 def execute_plan_job(
     *,
     store_path: str,

@@ -18,7 +18,19 @@ import typer
 from rich.markup import escape
 
 from store.errors import AugplanError
-from tui.cli import cache, corpus, demo, generate, models, pilots, plan, profiles, quality, ui
+from tui.cli import (
+    autopilot,
+    cache,
+    corpus,
+    demo,
+    generate,
+    models,
+    pilots,
+    plan,
+    profiles,
+    quality,
+    ui,
+)
 from tui.cli._common import err
 
 app = typer.Typer(
@@ -45,6 +57,7 @@ for command, name in (
     (quality.diversity_cmd, "diversity"),
     (pilots.pilot, "pilot"),
     (plan.run_cmd, "run"),
+    (autopilot.autopilot, "autopilot"),
     (profiles.bench, "bench"),
     (ui.tui_cmd, "tui"),
 ):

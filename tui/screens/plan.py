@@ -124,6 +124,7 @@ class PlanPane(VerticalScroll):
         Binding("p", "plan", "Plan"),
         Binding("m", "more_pilots", "Next pilot"),
         Binding("x", "run_plan", "Run plan"),
+        Binding("a", "autopilot", "Autopilot"),
     ]
 
     def __init__(self, **kwargs: Any) -> None:
@@ -131,6 +132,8 @@ class PlanPane(VerticalScroll):
         self.doc: dict[str, Any] | None = None
         self._choices: PlanChoices | None = None
         self._restoring: dict[str, Any] | None = None
+        # settings of the autopilot beyond the form (engine.autopilot.AutopilotRequest fields)
+        self.autopilot_settings: dict[str, Any] = {}
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="plan-top"):
@@ -449,3 +452,27 @@ class PlanPane(VerticalScroll):
             f"{summary['generated']} generated; {summary['exported']} training pairs "
             f"written to {Path(summary['path']).name}"
         )
+
+    def action_autopilot(self) -> None:
+        """Pilots chosen by the plan inside a quarter of the budget, then the plan run: the
+        points, the current choice and its stability land in the log as they come."""
+        inputs = self.read_inputs()
+        if inputs is None:
+            return
+        if not inputs.augmenters:
+            self.app.notify("choose the candidate augmenters first", severity="warning")
+            return
+        self._autopilot(inputs)
+
+    @work(thread=True, exclusive=True, group="autopilot", exit_on_error=False)
+    def _autopilot(self, inputs: PlanInputs) -> None:
+        post = lambda m: self.post_message(TaskEvent("autopilot", m))
+        try:
+            report = run_job(self, "autopilot", "tui.jobs:autopilot_job",
+                             inputs=inputs.to_dict(), settings=self.autopilot_settings)
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(WorkFailed("autopilot", error_text(exc)))
+            return
+        post(f"done: {report['choice']}; dev nDCG@10 {report['dev']:.4f}, test "
+             f"{report['test']:.4f} ({report['stopped']})")
+        self.app.call_from_thread(self._load_choices, inputs.corpus)

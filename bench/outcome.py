@@ -1,0 +1,269 @@
+"""Does following the plan win? The autopilot against fixed recipes at equal device-hours.
+
+For each cell (corpus x retriever), every arm spends at most the same budget in hours of this
+machine (cost profiles measured here by `augplan bench`, training rates recorded by the
+pilots), produces an (augmenter, n), and the final retriever is trained on the first n accepted
+queries of that augmenter (the pilots' seeded passage order) with two seeds and evaluated in
+full on the corpus' test split:
+
+- ``autopilot``: pilots chosen by the plan inside ``--pilot-share`` of the budget (on the dev
+  split, test sealed), then the plan with what is left;
+- ``largest`` / ``smallest``: the largest / smallest candidate augmenter with the whole budget;
+- ``largest-1000``: 1,000 queries of the largest candidate (a common default), the rest unspent;
+- ``zero-shot``: no augmentation;
+- the best arm in hindsight (known once every arm's test score is): each arm's regret to it.
+
+Arms share the query cache (a query is generated once), but each fixed arm is priced as if it
+generated its own queries; the autopilot runs first in a cell, so the cache holds nothing it
+did not pay for. Writes the tables, a plot per cell and the verdict to ``--doc`` and the numbers
+to ``--json``.
+
+    python bench/outcome.py --corpus scifact --retriever static-minilm \\
+        --augmenters smollm2-135m,gemma3-270m,qwen2.5-0.5b --budget-hours 0.5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from engine import splits  # noqa: E402
+from engine.autopilot import AutopilotRequest, run_autopilot  # noqa: E402
+from engine.datasets import import_dataset  # noqa: E402
+from engine.pilot import PilotRequest, run_pilot  # noqa: E402
+from engine.planning import cost_model  # noqa: E402
+from engine.profiles import AugmenterProfile, measure_augmenter, stored_profiles  # noqa: E402
+from planner import nice_scale  # noqa: E402
+from store import Store  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DEV_QUERIES = {"scifact": ("train", 300)}  # corpora without a dev split: where to carve it
+
+
+def prepare(store: Store, corpus: str, augmenters: list[str], data_dir: Path | None,
+            models_dir: Path | None) -> None:
+    """The corpus imported with a dev split, and a cost profile of every candidate measured on
+    this machine."""
+    if store.corpus_info(corpus, missing_ok=True) is None:
+        import_dataset(store, corpus, data_dir=data_dir)
+    if splits.DEV not in store.qrel_splits(corpus):
+        source, n = DEV_QUERIES.get(corpus, ("test", 100))
+        splits.carve(store, corpus, source=source, n=n, seed=0)
+    from engine.device import device_name
+
+    here = device_name()
+    have = {p.augmenter for p in stored_profiles(store)
+            if isinstance(p, AugmenterProfile) and p.device == here}
+    for a in augmenters:
+        if a not in have:
+            print(f"measuring {a} on {here}", file=sys.stderr)
+            measure_augmenter(a, store=store, corpus=corpus, models_dir=models_dir)
+
+
+def costs(store: Store, corpus: str, retriever: str) -> Any:
+    """This machine's cost model with nothing cached: every arm pays for its own queries."""
+    from engine.device import device_name
+
+    model = cost_model(stored_profiles(store), retriever, device=device_name(), store=store,
+                       corpus=corpus).model
+    return replace(model, augmenters={k: replace(v, cached=0)
+                                      for k, v in model.augmenters.items()})
+
+
+def final(store: Store, corpus: str, retriever: str, augmenter: str | None, n: int,
+          seeds: tuple[int, ...], models_dir: Path | None) -> list[float]:
+    """Test nDCG@10 of the retriever trained on the first n accepted queries, per seed."""
+    if not augmenter or n == 0:
+        request = PilotRequest(corpus=corpus, retriever=retriever, augmenters=(), seeds=(0,),
+                               evals=(f"{corpus}:test",), eval_mode="full", human=False)
+        rep = run_pilot(store, request, models_dir=models_dir, on_event=_say)
+        return [p["ndcg_at_10"] for p in rep.points if p["kind"] == "zero-shot"]
+    request = PilotRequest(corpus=corpus, retriever=retriever, augmenters=(augmenter,),
+                           scales=(n,), seeds=seeds, evals=(f"{corpus}:test",),
+                           eval_mode="full", human=False)
+    rep = run_pilot(store, request, models_dir=models_dir, on_event=_say)
+    return [p["ndcg_at_10"] for p in rep.points if p["kind"] == "synthetic"]
+
+
+def _say(msg: str) -> None:
+    print(f"  {msg}", file=sys.stderr, flush=True)
+
+
+def run_cell(store: Store, corpus: str, retriever: str, augmenters: list[str],
+             budget: float, share: float, seeds: tuple[int, ...], first_scale: int | None,
+             models_dir: Path | None) -> dict[str, Any]:
+    """Every arm of one cell: its choice, hours and test scores."""
+    arms: dict[str, dict[str, Any]] = {}
+    t0 = time.perf_counter()
+    print(f"[{corpus} / {retriever}] autopilot", file=sys.stderr, flush=True)
+    report = run_autopilot(store, AutopilotRequest(
+        corpus=corpus, retriever=retriever, augmenters=tuple(augmenters), budget_hours=budget,
+        pilot_share=share, first_scale=first_scale, seeds=seeds), models_dir=models_dir,
+        on_event=_say)
+    p = report.plan
+    arms["autopilot"] = {"augmenter": p["augmenter"] if p["scale"] else None,
+                         "n": int(p["scale"]), "hours": report.pilot_hours + report.final_hours,
+                         "pilot_hours": report.pilot_hours, "points": report.points,
+                         "predicted_dev": p["predicted"], "dev": report.dev_score,
+                         "stopped": report.stopped}
+    cost = costs(store, corpus, retriever)
+    by_cost = sorted(augmenters, key=lambda a: cost.per_query_ratio(a, augmenters[0]))
+    # "largest"/"smallest" by model size (parameters), the recipes people reach for
+    sizes = {a: cost.augmenter(a).params or 0 for a in augmenters}
+    largest = max(augmenters, key=lambda a: (sizes[a], by_cost.index(a)))
+    smallest = min(augmenters, key=lambda a: (sizes[a], by_cost.index(a)))
+    whole = {a: nice_scale(cost.max_scale(a, budget)) for a in (largest, smallest)}
+    arms["largest"] = {"augmenter": largest, "n": whole[largest]}
+    arms["smallest"] = {"augmenter": smallest, "n": whole[smallest]}
+    arms["largest-1000"] = {"augmenter": largest, "n": min(1000, whole[largest])}
+    arms["zero-shot"] = {"augmenter": None, "n": 0}
+    for name, arm in arms.items():
+        if name != "autopilot":
+            arm["hours"] = cost.hours(arm["augmenter"], arm["n"]) if arm["n"] else 0.0
+        print(f"[{corpus} / {retriever}] {name}: {arm['augmenter'] or 'zero-shot'} "
+              f"n={arm['n']}", file=sys.stderr, flush=True)
+        arm["test"] = final(store, corpus, retriever, arm["augmenter"], arm["n"], seeds,
+                            models_dir)
+        arm["mean"] = sum(arm["test"]) / len(arm["test"])
+        arm["half_range"] = (max(arm["test"]) - min(arm["test"])) / 2
+    best = max(arms, key=lambda k: arms[k]["mean"])
+    for arm in arms.values():
+        arm["regret"] = arms[best]["mean"] - arm["mean"]
+    return {"corpus": corpus, "retriever": retriever, "budget_hours": budget,
+            "pilot_share": share, "augmenters": augmenters, "arms": arms, "best": best,
+            "test_set": splits.split_note(store, f"{corpus}:test"),
+            "seconds": round(time.perf_counter() - t0, 1), "verdict": verdict(arms, best)}
+
+
+def verdict(arms: dict[str, dict[str, Any]], best: str) -> str:
+    """The issue's goal for a cell: the autopilot within 0.003 of the best arm, and ahead of
+    the worst fixed recipe by more than the seed spread where the arms differ by that much."""
+    auto = arms["autopilot"]
+    fixed = {k: v for k, v in arms.items() if k != "autopilot"}
+    worst = min(fixed, key=lambda k: fixed[k]["mean"])
+    spread = max(a["half_range"] for a in arms.values())
+    near = auto["regret"] <= 0.003
+    gap = arms[best]["mean"] - fixed[worst]["mean"]
+    ahead = auto["mean"] - fixed[worst]["mean"] > spread if gap > spread else None
+    parts = [f"autopilot {'within' if near else 'NOT within'} 0.003 of the best arm "
+             f"({best}; regret {auto['regret']:+.4f})"]
+    if ahead is None:
+        parts.append(f"the arms differ by at most {gap:.4f}, not more than the seed spread "
+                     f"{spread:.4f}: no arm is resolved from the worst")
+    else:
+        parts.append(f"{'ahead of' if ahead else 'NOT ahead of'} the worst fixed recipe "
+                     f"({worst}) by more than the seed spread ({spread:.4f})")
+    return "; ".join(parts)
+
+
+def plot(cell: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(cell["arms"])
+    means = [cell["arms"][k]["mean"] for k in names]
+    errs = [cell["arms"][k]["half_range"] for k in names]
+    fig, ax = plt.subplots(figsize=(7, 3.2), dpi=110)
+    colours = ["#1f77b4" if k == "autopilot" else "#999999" for k in names]
+    ax.bar(names, means, yerr=errs, color=colours, capsize=4)
+    low = min(means) - 3 * max(max(errs), 0.003)
+    ax.set_ylim(max(0.0, low), max(means) + 3 * max(max(errs), 0.003))
+    ax.set_ylabel("test nDCG@10")
+    ax.set_title(f"{cell['corpus']} / {cell['retriever']}: {cell['budget_hours']:g} "
+                 "device-hours per arm")
+    for i, k in enumerate(names):
+        arm = cell["arms"][k]
+        ax.annotate(f"{arm['augmenter'] or '-'}\nn={arm['n']:,}", (i, means[i]),
+                    textcoords="offset points", xytext=(0, 8), ha="center", fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def write_doc(cells: list[dict[str, Any]], doc: Path, img: Path, command: str) -> None:
+    img.mkdir(parents=True, exist_ok=True)
+    lines = ["# Outcome: does following the plan win?", "",
+             "Generated by `bench/outcome.py`; rerun it to reproduce (every query and every "
+             "trained point is cached, so a rerun recomputes nothing). Each arm spends at most "
+             "the same budget in hours of this machine; the final retriever of each arm is "
+             "trained with two seeds and evaluated in full on the test split (cells: mean, "
+             "± half the seed range). The autopilot chose on the dev split with the test split "
+             "sealed.", "", "```bash", command, "```", ""]
+    for cell in cells:
+        name = f"outcome-{cell['corpus']}-{cell['retriever']}.png"
+        plot(cell, img / name)
+        lines += [f"## {cell['corpus']} / {cell['retriever']}", "",
+                  f"Budget {cell['budget_hours']:g} device-hours per arm (pilot share "
+                  f"{cell['pilot_share']:g}), candidates {', '.join(cell['augmenters'])}; "
+                  f"test scores on {cell['test_set']}; {cell['seconds']:,.0f} s for the cell.",
+                  "", "| arm | augmenter | n | device-hours | test nDCG@10 | regret |",
+                  "|---|---|---|---|---|---|"]
+        for k, a in cell["arms"].items():
+            lines.append(f"| {k}{' (best)' if k == cell['best'] else ''} | "
+                         f"{a['augmenter'] or '-'} | {a['n']:,} | {a['hours']:.3f} | "
+                         f"{a['mean']:.4f} ±{a['half_range']:.4f} | {a['regret']:+.4f} |")
+        auto = cell["arms"]["autopilot"]
+        lines += ["", f"Autopilot: {len(auto['points'])} pilot points "
+                  f"({', '.join(f'{a} n={n}' for a, n in auto['points'])}), "
+                  f"{auto['pilot_hours']:.3f} h on pilots; stopped because "
+                  f"{auto['stopped']}; predicted dev {auto['predicted_dev']:.4f}, measured dev "
+                  f"{auto['dev']:.4f}.", "", f"**Verdict:** {cell['verdict']}.", "",
+                  f"![{cell['corpus']} {cell['retriever']}](img/{name})", ""]
+    doc.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--corpus", action="append", help="repeatable (default: scifact, nfcorpus)")
+    ap.add_argument("--retriever", action="append",
+                    help="repeatable (default: static-minilm, minilm-l6)")
+    ap.add_argument("--augmenters", default="smollm2-135m,gemma3-270m,qwen2.5-0.5b")
+    ap.add_argument("--budget-hours", type=float, default=0.5)
+    ap.add_argument("--pilot-share", type=float, default=0.25)
+    ap.add_argument("--first-scale", type=int, default=None,
+                    help="default: the autopilot's own choice")
+    ap.add_argument("--seeds", default="0,1")
+    ap.add_argument("--store", type=Path, default=Path.home() / ".augplan" / "outcome-store")
+    ap.add_argument("--models-dir", type=Path, default=None)
+    ap.add_argument("--data", type=Path, default=None)
+    ap.add_argument("--doc", type=Path, default=ROOT / "docs" / "outcome.md")
+    ap.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "outcome.json")
+    args = ap.parse_args(argv)
+    corpora = args.corpus or ["scifact", "nfcorpus"]
+    retrievers = args.retriever or ["static-minilm", "minilm-l6"]
+    augmenters = [a.strip() for a in args.augmenters.split(",") if a.strip()]
+    seeds = tuple(int(s) for s in args.seeds.split(","))
+    store = Store(args.store)
+    cells = []
+    for corpus in corpora:
+        prepare(store, corpus, augmenters, args.data, args.models_dir)
+        for retriever in retrievers:
+            cells.append(run_cell(store, corpus, retriever, augmenters, args.budget_hours,
+                                  args.pilot_share, seeds, args.first_scale, args.models_dir))
+            print(f"[{corpus} / {retriever}] {cells[-1]['verdict']}", flush=True)
+            args.json.write_text(json.dumps(cells, indent=2, default=_json) + "\n")
+    command = ("python bench/outcome.py " + " ".join(
+        [*(f"--corpus {c}" for c in corpora), *(f"--retriever {r}" for r in retrievers),
+         f"--augmenters {','.join(augmenters)}", f"--budget-hours {args.budget_hours:g}",
+         f"--pilot-share {args.pilot_share:g}",
+         *([f"--first-scale {args.first_scale}"] if args.first_scale else [])]))
+    write_doc(cells, args.doc, args.doc.parent / "img", command)
+    return 0
+
+
+def _json(v: Any) -> Any:
+    return None if isinstance(v, float) and not math.isfinite(v) else str(v)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,310 @@
+"""The autopilot: pilots chosen by the plan inside a share of the budget, then the plan run.
+
+1. **Start** with the cheapest informative points: zero-shot and every candidate augmenter at
+   two small scales (``first_scale`` and twice it; by default the largest of
+   ``FIRST_SCALES`` whose points fit in half the pilot share) with two seeds, on the corpus' dev
+   split (a corpus without one is refused: choices never see the test split).
+2. **Loop**: fit the curves, plan with what is left of the budget, and measure the stability
+   of the choice (the share of bootstrap draws in which it is within ``tolerance`` of the best
+   option in contention, ``planner.Plan.stability``). Stop when it reaches ``stability``, when
+   the planner has no point left to ask for, or when the next point would overrun the pilot
+   share. Otherwise measure the point the planner names (``Plan.next_pilot``: the scale where
+   the chosen option or its closest rival at matched cost is least certain - the measurement
+   that can most change which of them wins) and refit.
+3. **Final run**: the plan's queries (generated through the cache), the retriever trained on
+   them, evaluated on dev; only then is the test split unsealed and the final model evaluated
+   on it (full evaluation).
+
+Every pilot point goes through the pilots table and every query through the cache, so a
+killed autopilot resumes where it stopped and a rerun computes nothing. The budget counts
+generation (from the cost profiles) and the training and evaluation seconds the store
+recorded for each point, in hours of this device.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from engine import catalogue
+from engine.pilot import PilotRequest, TrainConfig, run_pilot
+from engine.splits import DEV, split_note
+from store import Store
+from store.errors import AugplanError
+
+Event = Callable[[str], None]
+
+#: first pilot scales tried, largest first, when none is given: the initial points of every
+#: candidate (this scale and twice it) must fit in half the pilot share
+FIRST_SCALES = (200, 100, 50, 25, 12)
+
+
+@dataclass(frozen=True)
+class AutopilotRequest:
+    corpus: str
+    retriever: str
+    augmenters: tuple[str, ...]
+    budget_hours: float
+    pilot_share: float = 0.25
+    device: str | None = None
+    first_scale: int | None = None  # None: the largest of FIRST_SCALES the share affords
+    seeds: tuple[int, ...] = (0, 1)
+    eval_mode: str = "nano"
+    nano_k: int = 10
+    stability: float = 0.9
+    tolerance: float = 0.003
+    max_points: int = 8  # points added by the loop, at most
+    final_seed: int = 0
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass
+class AutopilotReport:
+    steps: list[dict[str, Any]] = field(default_factory=list)  # one per plan of the loop
+    points: list[tuple[str, int]] = field(default_factory=list)  # (augmenter, scale) measured
+    pilot_hours: float = 0.0
+    final_hours: float = 0.0
+    plan: dict[str, Any] = field(default_factory=dict)
+    dev_score: float | None = None
+    test_score: float | None = None
+    dev_set: str = ""
+    test_set: str = ""
+    stopped: str = ""
+
+
+def _validate(store: Store, r: AutopilotRequest) -> None:
+    if not 0 < r.pilot_share < 1:
+        raise AugplanError(f"--pilot-share {r.pilot_share:g}: give a share in (0, 1)")
+    if not (math.isfinite(r.budget_hours) and r.budget_hours > 0):
+        raise AugplanError("--budget-gpu-hours must be a positive number")
+    if not r.augmenters:
+        raise AugplanError("--augmenters: name at least one candidate augmenter")
+    for a in r.augmenters:
+        entry = catalogue.get_entry(a)
+        if entry.kind != "augmenter":
+            raise AugplanError(f"--augmenters: {a!r} is an {entry.kind}, not an augmenter")
+    if r.first_scale is not None and r.first_scale < 1:
+        raise AugplanError("--first-scale must be at least 1")
+    if DEV not in store.qrel_splits(r.corpus):
+        raise AugplanError(
+            f"corpus {r.corpus!r} has no dev split: the autopilot chooses on dev and keeps "
+            "test for the final report",
+            hint=f"carve one: augplan corpus split {r.corpus} --from train --dev 300 "
+            "(or --from test)")
+
+
+def _costs(store: Store, r: AutopilotRequest) -> Any:
+    """The planner's cost model (profiles of the device), checked to cover every candidate."""
+    from engine.planning import cost_model
+    from engine.profiles import stored_profiles
+
+    inputs = cost_model(stored_profiles(store), r.retriever, device=r.device, store=store,
+                        corpus=r.corpus)
+    missing = [a for a in r.augmenters if a not in inputs.model.augmenters]
+    if missing:
+        raise AugplanError(f"--augmenters: no cost profile for {', '.join(missing)}",
+                           hint="measure it: augplan bench --augmenter NAME")
+    return inputs.model
+
+
+def _first_scale(store: Store, r: AutopilotRequest, pilot_cap: float) -> int:
+    """The first pilot scale: as given (its initial points must fit in the pilot share), or
+    the largest of FIRST_SCALES whose initial points fit in half of it. Every candidate needs
+    a generation profile; a share that buys no initial points is refused."""
+    from engine.profiles import AugmenterProfile, stored_profiles
+
+    rates = {p.augmenter: p.queries_per_hour for p in stored_profiles(store)
+             if isinstance(p, AugmenterProfile) and (r.device is None or p.device == r.device)}
+    missing = [a for a in r.augmenters if a not in rates]
+    if missing:
+        raise AugplanError(f"--augmenters: no cost profile for {', '.join(missing)}"
+                           + (f" on device {r.device!r}" if r.device else ""),
+                           hint="measure it: augplan bench --augmenter NAME")
+
+    def hours(scale: int) -> float:  # generating every candidate's initial points
+        return sum(2 * scale / rates[a] for a in r.augmenters)
+
+    if r.first_scale is not None:
+        if hours(r.first_scale) > pilot_cap:
+            raise AugplanError(
+                f"a pilot share of {pilot_cap:.3g} device-hours cannot buy the smallest pilot: "
+                f"{2 * r.first_scale} queries of each candidate take {hours(r.first_scale):.3g} "
+                "hours to generate", hint="raise --budget-gpu-hours or --pilot-share, or "
+                "lower --first-scale")
+        return r.first_scale
+    for scale in FIRST_SCALES:
+        if hours(scale) <= pilot_cap / 2:
+            return scale
+    small = FIRST_SCALES[-1]
+    raise AugplanError(
+        f"a pilot share of {pilot_cap:.3g} device-hours cannot buy the smallest pilot: "
+        f"{2 * small} queries of each candidate take {hours(small):.3g} hours to generate",
+        hint="raise --budget-gpu-hours or --pilot-share, or name fewer candidates")
+
+
+def _pilot_request(r: AutopilotRequest, augmenters: tuple[str, ...],
+                   scales: tuple[int, ...], **kw: Any) -> PilotRequest:
+    return PilotRequest(corpus=r.corpus, retriever=r.retriever, augmenters=augmenters,
+                        scales=scales, seeds=r.seeds, evals=(f"{r.corpus}:{DEV}",),
+                        eval_mode=r.eval_mode, nano_k=r.nano_k, human=False, train=r.train,
+                        **kw)
+
+
+def pilot_hours(store: Store, r: AutopilotRequest, cost: Any) -> float:
+    """Device-hours the autopilot's pilot points cost: generating each candidate's queries up
+    to its largest measured scale (cost profiles) plus the training and evaluation seconds
+    the store recorded for each point."""
+    rows = [p for p in store.pilots(corpus=r.corpus, retriever=r.retriever)
+            if p["eval_set"] == f"{r.corpus}:{DEV}" and p["kind"] in ("zero-shot", "synthetic")
+            and (p["kind"] == "zero-shot" or p["augmenter"] in r.augmenters)]
+    seconds = sum(float(p["train_seconds"]) + float(p["eval_seconds"]) for p in rows)
+    hours = seconds / 3600
+    for a in r.augmenters:
+        top = max((int(p["scale"]) for p in rows if p["augmenter"] == a), default=0)
+        hours += _generation_hours(cost, a, top)
+    return hours
+
+
+def _generation_hours(cost: Any, augmenter: str, n: float) -> float:
+    """Hours to generate (and filter) the queries n accepted pairs need, cached or not."""
+    uncached = replace(cost.augmenter(augmenter), cached=0)
+    parts = replace(cost, augmenters={augmenter: uncached}).breakdown(augmenter, n)
+    return parts["generation"] + parts["filtering"]
+
+
+def _plan(store: Store, r: AutopilotRequest, cost: Any, budget: float) -> Any:
+    """The plan from the autopilot's pilot points (dev split) for ``budget`` hours."""
+    from engine.planning import load_points, planner_errors
+    from planner import PlanOptions, plan
+
+    points, _ = load_points(store, corpus=r.corpus, retriever=r.retriever,
+                            eval_mode=_mode_label(r), augmenters=r.augmenters)
+    dev = f"{r.corpus}:{DEV}"
+    points = [p for p in points if p.eval_set == dev]
+    with planner_errors():
+        return plan(points, cost, budget, weights={dev: 1.0},
+                    options=PlanOptions(tolerance=r.tolerance))
+
+
+def _mode_label(r: AutopilotRequest) -> str:
+    return f"nano{r.nano_k}" if r.eval_mode == "nano" else "full"
+
+
+def run_autopilot(store: Store, r: AutopilotRequest, *, models_dir: Path | None = None,
+                  on_event: Event | None = None) -> AutopilotReport:
+    """Pilots, plan and final run inside the budget; see the module's description."""
+    say = on_event or (lambda m: None)
+    _validate(store, r)
+    pilot_cap = r.pilot_share * r.budget_hours
+    r = replace(r, first_scale=_first_scale(store, r, pilot_cap))
+    assert r.first_scale is not None
+    report = AutopilotReport(dev_set=split_note(store, f"{r.corpus}:{DEV}"))
+    with store.sealed(r.corpus, "test"):
+        say(f"starting pilots: zero-shot and {', '.join(r.augmenters)} at "
+            f"{r.first_scale} and {2 * r.first_scale} queries on {report.dev_set}")
+        run_pilot(store, _pilot_request(r, r.augmenters, (r.first_scale, 2 * r.first_scale)),
+                  models_dir=models_dir, on_event=say)
+        report.points += [(a, s) for a in r.augmenters for s in (r.first_scale,
+                                                                 2 * r.first_scale)]
+        cost = _costs(store, r)  # after the first points, which record the training rate
+        result = _loop(store, r, cost, pilot_cap, report, models_dir, say)
+        report.plan = {"augmenter": result.augmenter, "strategy": result.strategy,
+                       "scale": result.scale, "predicted": result.predicted_metric,
+                       "ci": [result.ci_low, result.ci_high], "stability": result.stability,
+                       "cost_hours": result.cost_gpu_hours}
+    # the choice is made: the final model is evaluated on dev and, once, on the test split
+    report.test_set = split_note(store, f"{r.corpus}:test")
+    scores = _final(store, r, result, models_dir, say)
+    report.dev_score = scores[f"{r.corpus}:{DEV}"]
+    report.test_score = scores[f"{r.corpus}:test"]
+    report.final_hours = _final_hours(store, r, result, cost, report)
+    return report
+
+
+def _loop(store: Store, r: AutopilotRequest, cost: Any, pilot_cap: float,
+          report: AutopilotReport, models_dir: Path | None, say: Event) -> Any:
+    """Add the planner's next point until the choice is stable or the pilot share is spent;
+    returns the last plan."""
+    for _ in range(r.max_points + 1):
+        spent = pilot_hours(store, r, cost)
+        report.pilot_hours = spent
+        result = _plan(store, r, cost, max(r.budget_hours - spent, 1e-9))
+        nxt = result.next_pilot or {}
+        choice = f"{result.augmenter} n={result.scale:,}" if result.scale else "zero-shot"
+        report.steps.append({"choice": choice,
+                             "predicted": result.predicted_metric,
+                             "stability": result.stability, "pilot_hours": spent,
+                             "next": nxt.get("scale") and f"{nxt['augmenter']} n={nxt['scale']}"})
+        say(f"choice {report.steps[-1]['choice']} (predicted {result.predicted_metric:.4f}, "
+            f"stable in {100 * (result.stability or 0):.0f}% of refits); pilots spent "
+            f"{spent:.3g} of {pilot_cap:.3g} h")
+        if (result.stability or 0) >= r.stability:
+            report.stopped = f"the choice is stable (>= {r.stability:.0%} of refits)"
+            return result
+        if not nxt.get("scale"):
+            report.stopped = "the planner asks for no further point"
+            return result
+        aug, scale = nxt["augmenter"], int(nxt["scale"])
+        extra = (_generation_hours(cost, aug, scale) + len(r.seeds) * scale
+                 / cost.training_pairs_per_hour + _eval_hours(store, r))
+        if spent + extra > pilot_cap:
+            report.stopped = (f"the next point ({aug} n={scale}, ~{extra:.3g} h) would overrun "
+                              "the pilot share")
+            return result
+        say(f"next pilot point: {aug} at {scale} queries ({nxt.get('reason', '')})")
+        run_pilot(store, _pilot_request(r, (aug,), (scale,), strategy=nxt["strategy"]),
+                  models_dir=models_dir, on_event=say)
+        report.points.append((aug, scale))
+    report.stopped = f"{r.max_points} points added"
+    return result
+
+
+def _eval_hours(store: Store, r: AutopilotRequest) -> float:
+    rows = [p for p in store.pilots(corpus=r.corpus, retriever=r.retriever)
+            if p["eval_set"] == f"{r.corpus}:{DEV}"]
+    per = sum(float(p["eval_seconds"]) for p in rows) / max(len(rows), 1)
+    return len(r.seeds) * per / 3600
+
+
+def _final(store: Store, r: AutopilotRequest, result: Any, models_dir: Path | None,
+           say: Event) -> dict[str, float]:
+    """The plan's retriever (seed ``final_seed``) evaluated on dev as the pilots were (so the
+    prediction and the measurement compare; a scale the pilots measured is reused) and in
+    full on test. Both are points of the pilots table, so a rerun reuses them. Returns
+    nDCG@10 by eval set."""
+    if result.scale == 0:
+        request = _pilot_request(r, (), (1,))
+    else:
+        request = _pilot_request(r, (result.augmenter,), (int(result.scale),),
+                                 strategy=result.strategy)
+    request = replace(request, seeds=(r.final_seed,))
+    say(f"final run: {result.augmenter if result.scale else 'zero-shot'} n={result.scale}")
+    want = "zero-shot" if result.scale == 0 else "synthetic"
+    scores = {}
+    for evals, mode in (((f"{r.corpus}:{DEV}",), r.eval_mode), ((f"{r.corpus}:test",), "full")):
+        rep = run_pilot(store, replace(request, evals=evals, eval_mode=mode),
+                        models_dir=models_dir, on_event=say)
+        scores.update({p["eval_set"]: float(p["ndcg_at_10"]) for p in rep.points
+                       if p["kind"] == want})
+    return scores
+
+
+def _final_hours(store: Store, r: AutopilotRequest, result: Any, cost: Any,
+                 report: AutopilotReport) -> float:
+    """Generation of the queries past the pilots' plus the final training and evaluations."""
+    if result.scale == 0:
+        return 0.0
+    rows = [p for p in store.pilots(corpus=r.corpus, retriever=r.retriever, kind="synthetic")
+            if p["augmenter"] == result.augmenter and p["scale"] == result.scale
+            and p["eval_mode"] == "full" and p["seed"] == r.final_seed
+            and p["eval_set"] == f"{r.corpus}:test"]
+    piloted = max((s for a, s in report.points if a == result.augmenter), default=0)
+    gen = _generation_hours(cost, result.augmenter, max(result.scale - piloted, 0))
+    train = max((float(p["train_seconds"]) for p in rows), default=0.0)
+    return gen + (train + sum(float(p["eval_seconds"]) for p in rows)) / 3600
+
+
+__all__ = ["AutopilotReport", "AutopilotRequest", "pilot_hours", "run_autopilot"]

@@ -1,0 +1,125 @@
+"""The autopilot end to end on real components (SciFact with a carved dev split, SmolLM2-135M
+queries, the static retriever): pilots on dev only, the test split read once after the choice,
+the budget counted, a rerun that computes nothing; bad input exits 2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engine import profiles, splits
+from engine.autopilot import AutopilotRequest, run_autopilot
+from engine.datasets import locate
+from store import Store
+from store import corpus as corpus_io
+from tests.helpers import PROFILES, make_env, run, user_error
+
+SMOL = "smollm2-135m"
+
+
+class _Recording(Store):
+    """A store that logs every qrels read (by split) into a shared event list."""
+
+    def __init__(self, path: Path, log: list[str]) -> None:
+        super().__init__(path)
+        self.log = log
+
+    def qrels(self, corpus: str, split: str | None = None, *, positive: bool = False):
+        self.log.append(f"qrels {split}")
+        return super().qrels(corpus, split, positive=positive)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("autopilot")
+    store = Store(root / "store")
+    store.import_corpus("scifact", corpus_io.detect(locate("scifact", data_dir)))
+    splits.carve(store, "scifact", source="train", n=100, seed=0)
+    toml = root / "profiles.toml"
+    toml.write_text(PROFILES)
+    profiles.import_profiles(store, toml)
+    return root / "store", toml
+
+
+REQUEST = AutopilotRequest(corpus="scifact", retriever="static-minilm", augmenters=(SMOL,),
+                           budget_hours=0.05, pilot_share=0.5, first_scale=24, seeds=(0, 1),
+                           eval_mode="nano", nano_k=5, max_points=1)
+
+
+def test_autopilot_chooses_on_dev_and_reads_test_once(setup: tuple[Path, Path],
+                                                      models_dir: Path) -> None:
+    log: list[str] = []
+    store = _Recording(setup[0], log)
+    report = run_autopilot(store, REQUEST, models_dir=models_dir,
+                           on_event=lambda m: log.append(m))
+    final = next(i for i, e in enumerate(log) if e.startswith("final run:"))
+    reads_before = [e for e in log[:final] if e.startswith("qrels")]
+    assert "qrels dev" in reads_before and "qrels test" not in reads_before
+    assert "qrels test" in log[final:]
+    # every pilot point was measured on dev; the final model on dev and test in full
+    points = store.pilots(corpus="scifact", retriever="static-minilm")
+    pilots = [p for p in points if p["eval_mode"] == "nano5"]
+    assert pilots and {p["eval_set"] for p in pilots} == {"scifact:dev"}
+    finals = [p for p in points if p["eval_mode"] == "full"]
+    assert {p["eval_set"] for p in finals} == {"scifact:test"}
+    assert report.steps and report.stopped
+    assert (SMOL, 24) in report.points and (SMOL, 48) in report.points
+    assert 0 < report.pilot_hours <= REQUEST.pilot_share * REQUEST.budget_hours
+    assert report.final_hours >= 0
+    assert 0 < report.dev_score < 1 and 0 < report.test_score < 1
+    assert report.test_set == "scifact:test" and "carved out of train" in report.dev_set
+    assert report.plan["scale"] == 0 or report.plan["augmenter"] == SMOL
+    # a rerun is instant: everything comes from the pilots table and the cache
+    again: list[str] = []
+    rerun = run_autopilot(Store(setup[0]), REQUEST, models_dir=models_dir,
+                          on_event=again.append)
+    assert not any("training on" in e or "generating" in e for e in again), again
+    assert len(Store(setup[0]).pilots(corpus="scifact")) == len(points)
+    assert (rerun.plan, rerun.test_score) == (report.plan, report.test_score)
+
+
+def test_autopilot_refuses_bad_input(setup: tuple[Path, Path], models_dir: Path,
+                                     tmp_path: Path, data_dir: Path) -> None:
+    env = make_env(setup[0], models_dir)
+    base = ["autopilot", "--corpus", "scifact", "--augmenters", SMOL]
+    msg = user_error(run([*base[:3], "--augmenters", "nosuch", "--budget-gpu-hours", "1"], env))
+    assert "nosuch" in msg
+    msg = user_error(run([*base, "--budget-gpu-hours", "1", "--pilot-share", "1.5"], env))
+    assert "--pilot-share 1.5: give a share in (0, 1)" in msg
+    msg = user_error(run([*base, "--budget-gpu-hours", "0.0000001"], env))
+    assert "cannot buy the smallest pilot" in msg
+    fresh = make_env(tmp_path / "s", models_dir, data_dir)
+    assert run(["corpus", "import", "scifact"], fresh).returncode == 0
+    msg = user_error(run([*base, "--budget-gpu-hours", "1"], fresh))
+    assert "has no dev split" in msg and "augplan corpus split" in msg
+
+
+@pytest.mark.anyio
+async def test_tui_autopilot(setup: tuple[Path, Path], models_dir: Path) -> None:
+    """The Plan pane's a: the autopilot as a job process, its points and choices (with their
+    stability) landing in the log; on the store of the run above it recomputes nothing."""
+    from textual.widgets import Input, Log, SelectionList
+
+    from tests.tui.test_tui import errors, settle
+    from tui.app import AugplanApp
+
+    app = AugplanApp(setup[0], models_dir)
+    async with app.run_test(size=(100, 40)) as tui:
+        await settle(tui)
+        app.action_show_tab("plan")
+        pane = app.query_one("#plan-pane")
+        pane.query_one("#plan-augmenters", SelectionList).select(SMOL)
+        pane._set_select("#plan-retriever", "static-minilm")
+        app.query_one("#plan-budget", Input).value = str(REQUEST.budget_hours)
+        pane.autopilot_settings = {"pilot_share": REQUEST.pilot_share,
+                                   "first_scale": REQUEST.first_scale,
+                                   "seeds": list(REQUEST.seeds), "nano_k": REQUEST.nano_k,
+                                   "max_points": REQUEST.max_points}
+        await tui.press("a")
+        await settle(tui, timeout=900)
+        assert not errors(app)
+        log = "\n".join(app.query_one("#plan-log", Log).lines)
+        assert "autopilot: starting pilots" in log and "of refits" in log
+        assert "autopilot: done:" in log and "test" in log
+        assert "training on" not in log  # every point came from the pilots table
