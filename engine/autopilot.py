@@ -2,7 +2,7 @@
 
 1. **Start** with the cheapest informative points: zero-shot and every candidate augmenter at
    two small scales (``first_scale`` and twice it; by default the largest of
-   ``FIRST_SCALES`` whose points fit in half the pilot share) with two seeds, on the corpus' dev
+   ``FIRST_SCALES`` whose generation the pilot share buys) with two seeds, on the corpus' dev
    split (a corpus without one is refused: choices never see the test split).
 2. **Loop**: fit the curves, plan with what is left of the budget, and measure the stability
    of the choice (the share of bootstrap draws in which it is within ``tolerance`` of the best
@@ -37,8 +37,8 @@ from store.errors import AugplanError
 
 Event = Callable[[str], None]
 
-#: first pilot scales tried, largest first, when none is given: the initial points of every
-#: candidate (this scale and twice it) must fit in half the pilot share
+#: first pilot scales tried, largest first, when none is given: generating the initial points
+#: of every candidate (this scale and twice it) must fit in the pilot share
 FIRST_SCALES = (200, 100, 50, 25, 12)
 
 
@@ -112,7 +112,7 @@ def _costs(store: Store, r: AutopilotRequest) -> Any:
 
 def _first_scale(store: Store, r: AutopilotRequest, pilot_cap: float) -> int:
     """The first pilot scale: as given (its initial points must fit in the pilot share), or
-    the largest of FIRST_SCALES whose initial points fit in half of it. Every candidate needs
+    the largest of FIRST_SCALES whose initial points it buys. Every candidate needs
     a generation profile; a share that buys no initial points is refused."""
     from engine.profiles import AugmenterProfile, stored_profiles
 
@@ -136,7 +136,7 @@ def _first_scale(store: Store, r: AutopilotRequest, pilot_cap: float) -> int:
                 "lower --first-scale")
         return r.first_scale
     for scale in FIRST_SCALES:
-        if hours(scale) <= pilot_cap / 2:
+        if hours(scale) <= pilot_cap:
             return scale
     small = FIRST_SCALES[-1]
     raise AugplanError(

@@ -31,7 +31,7 @@ def autopilot(
         "--device", help="Use the cost profiles of this device only.")] = None,
     first_scale: Annotated[int | None, typer.Option(
         "--first-scale", help="Smallest pilot scale (the first points: it and twice it; "
-        "default: the largest of 200, 100, 50, 25, 12 that half the pilot share "
+        "default: the largest of 200, 100, 50, 25, 12 whose generation the pilot share "
         "buys).")] = None,
     seeds: Annotated[str, typer.Option("--seeds", help="Training seeds of each pilot "
                                        "point.")] = "0,1",
