@@ -248,8 +248,9 @@ def _loop(store: Store, r: AutopilotRequest, cost: Any, pilot_cap: float,
             report.stopped = "the planner asks for no further point"
             return result
         aug, scale = nxt["augmenter"], int(nxt["scale"])
-        extra = (_generation_hours(cost, aug, scale) + len(r.seeds) * scale
-                 / cost.training_pairs_per_hour + _eval_hours(store, r))
+        have = max((n for a, n in report.points if a == aug), default=0)
+        extra = (_generation_hours(cost, aug, scale) - _generation_hours(cost, aug, have)
+                 + len(r.seeds) * scale / cost.training_pairs_per_hour + _eval_hours(store, r))
         if spent + extra > pilot_cap:
             report.stopped = (f"the next point ({aug} n={scale}, ~{extra:.3g} h) would overrun "
                               "the pilot share")
