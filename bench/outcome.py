@@ -113,7 +113,7 @@ def run_cell(store: Store, corpus: str, retriever: str, augmenters: list[str],
                          "n": int(p["scale"]), "hours": report.pilot_hours + report.final_hours,
                          "pilot_hours": report.pilot_hours, "points": report.points,
                          "predicted_dev": p["predicted"], "dev": report.dev_score,
-                         "stopped": report.stopped}
+                         "stopped": report.stopped, "warnings": report.warnings}
     cost = costs(store, corpus, retriever)
     by_cost = sorted(augmenters, key=lambda a: cost.per_query_ratio(a, augmenters[0]))
     # "largest"/"smallest" by model size (parameters), the recipes people reach for
@@ -199,6 +199,11 @@ def write_doc(cells: list[dict[str, Any]], doc: Path, img: Path, command: str) -
              "trained with two seeds and evaluated in full on the test split (cells: mean, "
              "± half the seed range). The autopilot chose on the dev split with the test split "
              "sealed.", "", "```bash", command, "```", ""]
+    full = {(c, r) for c in ("scifact", "nfcorpus") for r in ("static-minilm", "minilm-l6")}
+    missing = sorted(full - {(c["corpus"], c["retriever"]) for c in cells})
+    if missing:
+        lines += ["Not in this run: " + ", ".join(f"{c} / {r}" for c, r in missing)
+                  + " (the full grid is `python bench/outcome.py` with its defaults).", ""]
     for cell in cells:
         name = f"outcome-{cell['corpus']}-{cell['retriever']}.png"
         plot(cell, img / name)
@@ -217,7 +222,8 @@ def write_doc(cells: list[dict[str, Any]], doc: Path, img: Path, command: str) -
                   f"({', '.join(f'{a} n={n}' for a, n in auto['points'])}), "
                   f"{auto['pilot_hours']:.3f} h on pilots; stopped because "
                   f"{auto['stopped']}; predicted dev {auto['predicted_dev']:.4f}, measured dev "
-                  f"{auto['dev']:.4f}.", "", f"**Verdict:** {cell['verdict']}.", "",
+                  f"{auto['dev']:.4f}.", *(f"Warning: {w}." for w in auto.get("warnings", [])),
+                  "", f"**Verdict:** {cell['verdict']}.", "",
                   f"![{cell['corpus']} {cell['retriever']}](img/{name})", ""]
     doc.write_text("\n".join(lines) + "\n", encoding="utf-8")
 

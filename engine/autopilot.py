@@ -2,7 +2,8 @@
 
 1. **Start** with the cheapest informative points: zero-shot and every candidate augmenter at
    two small scales (``first_scale`` and twice it; by default the largest of
-   ``FIRST_SCALES`` whose generation the pilot share buys) with two seeds, on the corpus' dev
+   ``FIRST_SCALES``, never under two training batches, whose generation the pilot share buys;
+   when it buys that for only some, the cheapest per query) with two seeds, on the dev
    split (a corpus without one is refused: choices never see the test split).
 2. **Loop**: fit the curves, plan with what is left of the budget, and measure the stability
    of the choice (the share of bootstrap draws in which it is within ``tolerance`` of the best
@@ -37,9 +38,9 @@ from store.errors import AugplanError
 
 Event = Callable[[str], None]
 
-#: first pilot scales tried, largest first, when none is given: generating the initial points
-#: of every candidate (this scale and twice it) must fit in the pilot share
-FIRST_SCALES = (200, 100, 50, 25, 12)
+#: first pilot scales tried, largest first, when none is given (never under two training
+#: batches): generating the initial points (this scale and twice it) must fit in the share
+FIRST_SCALES = (200, 100, 64)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class AutopilotReport:
     dev_set: str = ""
     test_set: str = ""
     stopped: str = ""
+    warnings: list[str] = field(default_factory=list)
 
 
 def _validate(store: Store, r: AutopilotRequest) -> None:
@@ -110,10 +112,13 @@ def _costs(store: Store, r: AutopilotRequest) -> Any:
     return inputs.model
 
 
-def _first_scale(store: Store, r: AutopilotRequest, pilot_cap: float) -> int:
-    """The first pilot scale: as given (its initial points must fit in the pilot share), or
-    the largest of FIRST_SCALES whose initial points it buys. Every candidate needs
-    a generation profile; a share that buys no initial points is refused."""
+def _start(store: Store, r: AutopilotRequest,
+           pilot_cap: float) -> tuple[int, tuple[str, ...], list[str]]:
+    """The first pilot scale and the candidates piloted: as given (every candidate's initial
+    points must fit in the pilot share), or every candidate at the largest informative scale
+    the share buys (at least two training batches; FIRST_SCALES), else the cheapest candidates
+    per query that it buys at such a scale. Returns (scale, piloted, warnings). Every candidate
+    needs a generation profile; a share that buys no informative pilot is refused."""
     from engine.profiles import AugmenterProfile, stored_profiles
 
     rates = {p.augmenter: p.queries_per_hour for p in stored_profiles(store)
@@ -124,25 +129,39 @@ def _first_scale(store: Store, r: AutopilotRequest, pilot_cap: float) -> int:
                            + (f" on device {r.device!r}" if r.device else ""),
                            hint="measure it: augplan bench --augmenter NAME")
 
-    def hours(scale: int) -> float:  # generating every candidate's initial points
-        return sum(2 * scale / rates[a] for a in r.augmenters)
+    def hours(scale: int, augs: tuple[str, ...]) -> float:  # generating their initial points
+        return sum(2 * scale / rates[a] for a in augs)
 
+    informative = 2 * r.train.batch_size  # one batch is one step, at a warm-up rate of zero
     if r.first_scale is not None:
-        if hours(r.first_scale) > pilot_cap:
+        if hours(r.first_scale, r.augmenters) > pilot_cap:
             raise AugplanError(
                 f"a pilot share of {pilot_cap:.3g} device-hours cannot buy the smallest pilot: "
-                f"{2 * r.first_scale} queries of each candidate take {hours(r.first_scale):.3g} "
-                "hours to generate", hint="raise --budget-gpu-hours or --pilot-share, or "
-                "lower --first-scale")
-        return r.first_scale
-    for scale in FIRST_SCALES:
-        if hours(scale) <= pilot_cap:
-            return scale
-    small = FIRST_SCALES[-1]
+                f"{2 * r.first_scale} queries of each candidate take "
+                f"{hours(r.first_scale, r.augmenters):.3g} hours to generate",
+                hint="raise --budget-gpu-hours or --pilot-share, or lower --first-scale")
+        warnings = [] if r.first_scale >= informative else [
+            f"the first pilot scale ({r.first_scale}) is under two training batches "
+            f"({informative} pairs): such points barely train and say little"]
+        return r.first_scale, r.augmenters, warnings
+    cheapest_first = tuple(sorted(r.augmenters, key=lambda a: -rates[a]))
+    scales = sorted({s for s in FIRST_SCALES if s >= informative} | {informative},
+                    reverse=True)
+    for k in range(len(cheapest_first), 0, -1):
+        for scale in scales:
+            if hours(scale, cheapest_first[:k]) <= pilot_cap:
+                left = cheapest_first[k:]
+                if not left:
+                    return scale, r.augmenters, []
+                return scale, cheapest_first[:k], [
+                    f"the pilot share ({pilot_cap:.3g} h) buys informative pilots of "
+                    f"{', '.join(cheapest_first[:k])} only; not piloted, so not chosen: "
+                    f"{', '.join(left)}"]
     raise AugplanError(
-        f"a pilot share of {pilot_cap:.3g} device-hours cannot buy the smallest pilot: "
-        f"{2 * small} queries of each candidate take {hours(small):.3g} hours to generate",
-        hint="raise --budget-gpu-hours or --pilot-share, or name fewer candidates")
+        f"a pilot share of {pilot_cap:.3g} device-hours cannot buy the smallest informative "
+        f"pilot: {2 * informative} queries of the cheapest candidate "
+        f"({cheapest_first[0]}) take {hours(informative, cheapest_first[:1]):.3g} hours to "
+        "generate", hint="raise --budget-gpu-hours or --pilot-share")
 
 
 def _pilot_request(r: AutopilotRequest, augmenters: tuple[str, ...],
@@ -199,9 +218,11 @@ def run_autopilot(store: Store, r: AutopilotRequest, *, models_dir: Path | None 
     say = on_event or (lambda m: None)
     _validate(store, r)
     pilot_cap = r.pilot_share * r.budget_hours
-    r = replace(r, first_scale=_first_scale(store, r, pilot_cap))
-    assert r.first_scale is not None
-    report = AutopilotReport(dev_set=split_note(store, f"{r.corpus}:{DEV}"))
+    first, piloted, warnings = _start(store, r, pilot_cap)
+    r = replace(r, first_scale=first, augmenters=piloted)
+    report = AutopilotReport(dev_set=split_note(store, f"{r.corpus}:{DEV}"), warnings=warnings)
+    for w in warnings:
+        say(f"warning: {w}")
     with store.sealed(r.corpus, "test"):
         say(f"starting pilots: zero-shot and {', '.join(r.augmenters)} at "
             f"{r.first_scale} and {2 * r.first_scale} queries on {report.dev_set}")

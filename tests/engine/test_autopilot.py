@@ -69,6 +69,7 @@ def test_autopilot_chooses_on_dev_and_reads_test_once(setup: tuple[Path, Path],
     assert report.final_hours >= 0
     assert 0 < report.dev_score < 1 and 0 < report.test_score < 1
     assert report.test_set == "scifact:test" and "carved out of train" in report.dev_set
+    assert "under two training batches" in report.warnings[0]  # 24 pairs at batch 32
     assert report.plan["scale"] == 0 or report.plan["augmenter"] == SMOL
     # a rerun is instant: everything comes from the pilots table and the cache
     again: list[str] = []
@@ -88,7 +89,9 @@ def test_autopilot_refuses_bad_input(setup: tuple[Path, Path], models_dir: Path,
     msg = user_error(run([*base, "--budget-gpu-hours", "1", "--pilot-share", "1.5"], env))
     assert "--pilot-share 1.5: give a share in (0, 1)" in msg
     msg = user_error(run([*base, "--budget-gpu-hours", "0.0000001"], env))
-    assert "cannot buy the smallest pilot" in msg
+    assert "cannot buy the smallest informative pilot" in msg
+    msg = user_error(run([*base, "--budget-gpu-hours", "0.0000001", "--first-scale", "5"], env))
+    assert "cannot buy the smallest pilot: 10 queries of each candidate" in msg
     fresh = make_env(tmp_path / "s", models_dir, data_dir)
     assert run(["corpus", "import", "scifact"], fresh).returncode == 0
     msg = user_error(run([*base, "--budget-gpu-hours", "1"], fresh))
@@ -123,3 +126,24 @@ async def test_tui_autopilot(setup: tuple[Path, Path], models_dir: Path) -> None
         assert "autopilot: starting pilots" in log and "of refits" in log
         assert "autopilot: done:" in log and "test" in log
         assert "training on" not in log  # every point came from the pilots table
+
+
+def test_first_points_are_informative_and_cheapest_first(tmp_path: Path) -> None:
+    """Without --first-scale the first points are never under two training batches; when the
+    pilot share cannot buy them for every candidate, the cheapest per query are piloted."""
+    from engine.autopilot import _start
+    from store.errors import AugplanError
+
+    store = Store(tmp_path / "s")
+    toml = tmp_path / "p.toml"
+    toml.write_text("".join(f'[augmenters.{a}]\nqueries_per_hour = {q}\ndevice = "x"\n\n'
+                            for a, q in (("fast", 3600), ("mid", 1800), ("slow", 600))))
+    profiles.import_profiles(store, toml)
+    r = AutopilotRequest(corpus="c", retriever="r", augmenters=("slow", "fast", "mid"),
+                         budget_hours=1.0)
+    assert _start(store, r, 2.0) == (200, ("slow", "fast", "mid"), [])
+    scale, piloted, warnings = _start(store, r, 0.15)  # 128 queries: fast+mid 0.107 h, +slow 0.32
+    assert (scale, piloted) == (64, ("fast", "mid"))
+    assert "not piloted, so not chosen: slow" in warnings[0]
+    with pytest.raises(AugplanError, match="smallest informative pilot: 128 queries"):
+        _start(store, r, 0.01)

@@ -31,8 +31,8 @@ def autopilot(
         "--device", help="Use the cost profiles of this device only.")] = None,
     first_scale: Annotated[int | None, typer.Option(
         "--first-scale", help="Smallest pilot scale (the first points: it and twice it; "
-        "default: the largest of 200, 100, 50, 25, 12 whose generation the pilot share "
-        "buys).")] = None,
+        "default: the largest of 200, 100 and two training batches whose generation the "
+        "pilot share buys, for the cheapest candidates when it cannot buy all).")] = None,
     seeds: Annotated[str, typer.Option("--seeds", help="Training seeds of each pilot "
                                        "point.")] = "0,1",
     eval_mode: Annotated[str, typer.Option(
@@ -67,6 +67,7 @@ def autopilot(
         out.print_json(json.dumps({
             "steps": report.steps, "points": report.points, "pilot_hours": report.pilot_hours,
             "final_hours": report.final_hours, "plan": report.plan, "stopped": report.stopped,
+            "warnings": report.warnings,
             "dev_set": report.dev_set, "dev_ndcg_at_10": report.dev_score,
             "test_set": report.test_set, "test_ndcg_at_10": report.test_score}))
         return
@@ -81,6 +82,8 @@ def autopilot(
     print_table(t)
     p = report.plan
     out.print(f"stopped: {report.stopped}", highlight=False, soft_wrap=True)
+    for w in report.warnings:
+        out.print(f"[yellow]warning:[/yellow] {w}", highlight=False, soft_wrap=True)
     out.print(f"points measured: {', '.join(f'{a} n={n}' for a, n in report.points)}",
               highlight=False, soft_wrap=True)
     out.print(f"budget: pilots {report.pilot_hours:.3g} h, final run {report.final_hours:.3g} h "
