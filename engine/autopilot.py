@@ -140,9 +140,9 @@ def _start(store: Store, r: AutopilotRequest,
                 f"{2 * r.first_scale} queries of each candidate take "
                 f"{hours(r.first_scale, r.augmenters):.3g} hours to generate",
                 hint="raise --budget-gpu-hours or --pilot-share, or lower --first-scale")
-        warnings = [] if r.first_scale >= informative else [
-            f"the first pilot scale ({r.first_scale}) is under two training batches "
-            f"({informative} pairs): such points barely train and say little"]
+        small = (f"the first pilot scale ({r.first_scale}) is under two training batches "
+                 f"({informative} pairs): such points barely train and say little")
+        warnings = [] if r.first_scale >= informative else [small]
         return r.first_scale, r.augmenters, warnings
     cheapest_first = tuple(sorted(r.augmenters, key=lambda a: -rates[a]))
     scales = sorted({s for s in FIRST_SCALES if s >= informative} | {informative},
@@ -153,10 +153,10 @@ def _start(store: Store, r: AutopilotRequest,
                 left = cheapest_first[k:]
                 if not left:
                     return scale, r.augmenters, []
-                return scale, cheapest_first[:k], [
-                    f"the pilot share ({pilot_cap:.3g} h) buys informative pilots of "
-                    f"{', '.join(cheapest_first[:k])} only; not piloted, so not chosen: "
-                    f"{', '.join(left)}"]
+                partial = (f"the pilot share ({pilot_cap:.3g} h) buys informative pilots of "
+                           f"{', '.join(cheapest_first[:k])} only; not piloted, so not "
+                           f"chosen: {', '.join(left)}")
+                return scale, cheapest_first[:k], [partial]
     raise AugplanError(
         f"a pilot share of {pilot_cap:.3g} device-hours cannot buy the smallest informative "
         f"pilot: {2 * informative} queries of the cheapest candidate "

@@ -447,7 +447,7 @@ def test_intervals_stay_inside_what_the_points_allow() -> None:
     fit = p.curves[0].fit
     floor = 0.2350 - 2 * fit.residual_sd / math.sqrt(2)
     grid = np.array([100.0, 200.0, 400.0, 800.0, 1600.0])
-    lo, hi = fit.interval(grid)
+    lo, _hi = fit.interval(grid)
     assert (lo >= floor - 1e-9).all() and (lo > 0.227).all()
     assert p.ci_low > 0.227 and p.ci_low <= p.predicted_metric <= p.ci_high
     sentence = next(line for line in p.explanation.splitlines() if "saturat" in line)

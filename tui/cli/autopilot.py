@@ -4,7 +4,7 @@ and the chosen retriever reported on dev and (once) on test."""
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich import box
@@ -71,7 +71,13 @@ def autopilot(
             "dev_set": report.dev_set, "dev_ndcg_at_10": report.dev_score,
             "test_set": report.test_set, "test_ndcg_at_10": report.test_score}))
         return
-    t = Table(title=f"autopilot on {corpus} ({retriever})", box=box.SIMPLE_HEAD,
+    _print_report(report, f"autopilot on {corpus} ({retriever})", budget_gpu_hours,
+                  eval_mode)
+
+
+def _print_report(report: Any, title: str, budget: float, eval_mode: str) -> None:
+    """The loop's steps as a table, then the points, the hours, the choice and the scores."""
+    t = Table(title=title, box=box.SIMPLE_HEAD,
               pad_edge=False)
     for col in ("step", "choice", "predicted", "stable", "pilot h", "next point"):
         t.add_column(col)
@@ -87,7 +93,7 @@ def autopilot(
     out.print(f"points measured: {', '.join(f'{a} n={n}' for a, n in report.points)}",
               highlight=False, soft_wrap=True)
     out.print(f"budget: pilots {report.pilot_hours:.3g} h, final run {report.final_hours:.3g} h "
-              f"of {budget_gpu_hours:g} h", highlight=False)
+              f"of {budget:g} h", highlight=False)
     choice = f"{p['augmenter']} at {p['scale']:,} queries" if p["scale"] else "zero-shot"
     out.print(f"choice: {choice}: predicted dev nDCG@10 {p['predicted']:.4f} "
               f"[{p['ci'][0]:.4f}, {p['ci'][1]:.4f}], measured {report.dev_score:.4f} on "
