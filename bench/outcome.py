@@ -183,7 +183,7 @@ def plot(cell: dict[str, Any], path: Path) -> None:
                  "device-hours per arm")
     for i, k in enumerate(names):
         arm = cell["arms"][k]
-        ax.annotate(f"{arm['augmenter'] or '-'}\nn={arm['n']:,}", (i, means[i]),
+        ax.annotate(f"{arm['augmenter'] or '-'}\nn={arm['n']:,}", (i, means[i] + errs[i]),
                     textcoords="offset points", xytext=(0, 8), ha="center", fontsize=7)
     fig.tight_layout()
     fig.savefig(path)
@@ -214,8 +214,10 @@ def write_doc(cells: list[dict[str, Any]], doc: Path, img: Path, command: str) -
         lines += [f"## {cell['corpus']} / {cell['retriever']}", "", head, "", "| arm | augmenter | n | device-hours | test nDCG@10 | regret |",
                   "|---|---|---|---|---|---|"]
         for k, a in cell["arms"].items():
+            over = a["hours"] - cell["budget_hours"]
+            hours = f"{a['hours']:.3f}" + (f" (over by {over:.3f})" if over > 1e-3 else "")
             lines.append(f"| {k}{' (best)' if k == cell['best'] else ''} | "
-                         f"{a['augmenter'] or '-'} | {a['n']:,} | {a['hours']:.3f} | "
+                         f"{a['augmenter'] or '-'} | {a['n']:,} | {hours} | "
                          f"{a['mean']:.4f} ±{a['half_range']:.4f} | {a['regret']:+.4f} |")
         auto = cell["arms"]["autopilot"]
         summary = (f"Autopilot: {len(auto['points'])} pilot points "
