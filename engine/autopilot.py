@@ -58,7 +58,7 @@ class AutopilotRequest:
     stability: float = 0.9
     tolerance: float = 0.003
     max_points: int = 8  # points added by the loop, at most
-    final_seed: int = 0
+    final_seed: int = 100  # apart from the pilots' seeds: the final model is never a pilot point
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -88,6 +88,8 @@ def _validate(store: Store, r: AutopilotRequest) -> None:
         entry = catalogue.get_entry(a)
         if entry.kind != "augmenter":
             raise AugplanError(f"--augmenters: {a!r} is an {entry.kind}, not an augmenter")
+    if r.final_seed in r.seeds:
+        raise AugplanError(f"the final training seed {r.final_seed} is one of the pilots' seeds")
     if r.first_scale is not None and r.first_scale < 1:
         raise AugplanError("--first-scale must be at least 1")
     if DEV not in store.qrel_splits(r.corpus):
@@ -176,15 +178,23 @@ def pilot_hours(store: Store, r: AutopilotRequest, cost: Any) -> float:
     """Device-hours the autopilot's pilot points cost: generating each candidate's queries up
     to its largest measured scale (cost profiles) plus the training and evaluation seconds
     the store recorded for each point."""
-    rows = [p for p in store.pilots(corpus=r.corpus, retriever=r.retriever)
-            if p["eval_set"] == f"{r.corpus}:{DEV}" and p["kind"] in ("zero-shot", "synthetic")
-            and (p["kind"] == "zero-shot" or p["augmenter"] in r.augmenters)]
+    rows = [p for p in _pilot_rows(store, r)
+            if p["kind"] == "zero-shot" or p["augmenter"] in r.augmenters]
     seconds = sum(float(p["train_seconds"]) + float(p["eval_seconds"]) for p in rows)
     hours = seconds / 3600
     for a in r.augmenters:
         top = max((int(p["scale"]) for p in rows if p["augmenter"] == a), default=0)
         hours += _generation_hours(cost, a, top)
     return hours
+
+
+def _pilot_rows(store: Store, r: AutopilotRequest) -> list[dict[str, Any]]:
+    """The autopilot's pilot points in the store: dev, the pilots' evaluation mode and seeds
+    (the final model, trained with ``final_seed``, is not one of them)."""
+    return [p for p in store.pilots(corpus=r.corpus, retriever=r.retriever)
+            if p["eval_set"] == f"{r.corpus}:{DEV}" and p["eval_mode"] == _mode_label(r)
+            and p["kind"] in ("zero-shot", "synthetic")
+            and (p["kind"] == "zero-shot" or p["seed"] in r.seeds)]
 
 
 def _generation_hours(cost: Any, augmenter: str, n: float) -> float:
@@ -202,7 +212,8 @@ def _plan(store: Store, r: AutopilotRequest, cost: Any, budget: float) -> Any:
     points, _ = load_points(store, corpus=r.corpus, retriever=r.retriever,
                             eval_mode=_mode_label(r), augmenters=r.augmenters)
     dev = f"{r.corpus}:{DEV}"
-    points = [p for p in points if p.eval_set == dev]
+    points = [p for p in points if p.eval_set == dev
+              and (p.kind == "zero-shot" or p.seed in r.seeds)]
     with planner_errors():
         return plan(points, cost, budget, weights={dev: 1.0},
                     options=PlanOptions(tolerance=r.tolerance))
@@ -285,8 +296,7 @@ def _loop(store: Store, r: AutopilotRequest, cost: Any, pilot_cap: float,
 
 
 def _eval_hours(store: Store, r: AutopilotRequest) -> float:
-    rows = [p for p in store.pilots(corpus=r.corpus, retriever=r.retriever)
-            if p["eval_set"] == f"{r.corpus}:{DEV}"]
+    rows = _pilot_rows(store, r)
     per = sum(float(p["eval_seconds"]) for p in rows) / max(len(rows), 1)
     return len(r.seeds) * per / 3600
 
