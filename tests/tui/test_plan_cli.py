@@ -79,7 +79,7 @@ def test_backtest_from_files(files) -> None:
     assert {r["augmenter"] for r in doc["rows"]} == {"smollm2-135m", "qwen2.5-0.5b"}
     assert doc["mean_abs_error"] < 0.02
     table = ok(run(["plan", "backtest", "--pilots", str(pilots), "--bootstrap", "100"], env))
-    assert "mean absolute error" in table and "coverage" in table
+    assert "median absolute error" in table and "coverage" in table
 
 
 def test_bad_inputs(files) -> None:
