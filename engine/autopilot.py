@@ -25,7 +25,7 @@ recorded for each point, in hours of this device.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -174,12 +174,14 @@ def _pilot_request(r: AutopilotRequest, augmenters: tuple[str, ...],
                         **kw)
 
 
-def pilot_hours(store: Store, r: AutopilotRequest, cost: Any) -> float:
-    """Device-hours the autopilot's pilot points cost: generating each candidate's queries up
-    to its largest measured scale (cost profiles) plus the training and evaluation seconds
-    the store recorded for each point."""
-    rows = [p for p in _pilot_rows(store, r)
-            if p["kind"] == "zero-shot" or p["augmenter"] in r.augmenters]
+def pilot_hours(store: Store, r: AutopilotRequest, cost: Any,
+                points: Sequence[tuple[str, int]]) -> float:
+    """Device-hours the autopilot's pilot points (``points``: (augmenter, scale), and
+    zero-shot) cost: generating each candidate's queries up to its largest measured scale
+    (cost profiles) plus the training and evaluation seconds the store recorded for each
+    point. A point cached by an earlier run counts as if it were measured now: the budget is
+    the same whether the store is fresh or not."""
+    rows = _pilot_rows(store, r, points)
     seconds = sum(float(p["train_seconds"]) + float(p["eval_seconds"]) for p in rows)
     hours = seconds / 3600
     for a in r.augmenters:
@@ -188,13 +190,18 @@ def pilot_hours(store: Store, r: AutopilotRequest, cost: Any) -> float:
     return hours
 
 
-def _pilot_rows(store: Store, r: AutopilotRequest) -> list[dict[str, Any]]:
-    """The autopilot's pilot points in the store: dev, the pilots' evaluation mode and seeds
-    (the final model, trained with ``final_seed``, is not one of them)."""
+def _pilot_rows(store: Store, r: AutopilotRequest,
+                points: Sequence[tuple[str, int]]) -> list[dict[str, Any]]:
+    """The autopilot's own pilot points in the store: zero-shot and the (augmenter, scale)
+    pairs it measured, on dev, in the pilots' evaluation mode and seeds. Other points of the
+    store (earlier pilots, the final model trained with ``final_seed``) are neither read nor
+    paid for, so a run on a used store chooses and spends as on a fresh one."""
+    mine = set(points)
     return [p for p in store.pilots(corpus=r.corpus, retriever=r.retriever)
             if p["eval_set"] == f"{r.corpus}:{DEV}" and p["eval_mode"] == _mode_label(r)
-            and p["kind"] in ("zero-shot", "synthetic")
-            and (p["kind"] == "zero-shot" or p["seed"] in r.seeds)]
+            and (p["kind"] == "zero-shot"
+                 or (p["kind"] == "synthetic" and p["seed"] in r.seeds
+                     and (p["augmenter"], int(p["scale"])) in mine))]
 
 
 def _generation_hours(cost: Any, augmenter: str, n: float) -> float:
@@ -204,16 +211,20 @@ def _generation_hours(cost: Any, augmenter: str, n: float) -> float:
     return parts["generation"] + parts["filtering"]
 
 
-def _plan(store: Store, r: AutopilotRequest, cost: Any, budget: float) -> Any:
-    """The plan from the autopilot's pilot points (dev split) for ``budget`` hours."""
+def _plan(store: Store, r: AutopilotRequest, cost: Any, budget: float,
+          mine: Sequence[tuple[str, int]]) -> Any:
+    """The plan from the autopilot's own pilot points (``mine``, dev split) for ``budget``
+    hours."""
     from engine.planning import load_points, planner_errors
     from planner import PlanOptions, plan
 
     points, _ = load_points(store, corpus=r.corpus, retriever=r.retriever,
                             eval_mode=_mode_label(r), augmenters=r.augmenters)
     dev = f"{r.corpus}:{DEV}"
+    own = set(mine)
     points = [p for p in points if p.eval_set == dev
-              and (p.kind == "zero-shot" or p.seed in r.seeds)]
+              and (p.kind == "zero-shot"
+                   or (p.seed in r.seeds and (p.augmenter, int(p.scale)) in own))]
     with planner_errors():
         return plan(points, cost, budget, weights={dev: 1.0},
                     options=PlanOptions(tolerance=r.tolerance))
@@ -261,9 +272,9 @@ def _loop(store: Store, r: AutopilotRequest, cost: Any, pilot_cap: float,
     """Add the planner's next point until the choice is stable or the pilot share is spent;
     returns the last plan."""
     for _ in range(r.max_points + 1):
-        spent = pilot_hours(store, r, cost)
+        spent = pilot_hours(store, r, cost, report.points)
         report.pilot_hours = spent
-        result = _plan(store, r, cost, max(r.budget_hours - spent, 1e-9))
+        result = _plan(store, r, cost, max(r.budget_hours - spent, 1e-9), report.points)
         nxt = result.next_pilot or {}
         choice = f"{result.augmenter} n={result.scale:,}" if result.scale else "zero-shot"
         report.steps.append({"choice": choice,
@@ -282,7 +293,8 @@ def _loop(store: Store, r: AutopilotRequest, cost: Any, pilot_cap: float,
         aug, scale = nxt["augmenter"], int(nxt["scale"])
         have = max((n for a, n in report.points if a == aug), default=0)
         extra = (_generation_hours(cost, aug, scale) - _generation_hours(cost, aug, have)
-                 + len(r.seeds) * scale / cost.training_pairs_per_hour + _eval_hours(store, r))
+                 + len(r.seeds) * scale / cost.training_pairs_per_hour
+                 + _eval_hours(store, r, report.points))
         if spent + extra > pilot_cap:
             report.stopped = (f"the next point ({aug} n={scale}, ~{extra:.3g} h) would overrun "
                               "the pilot share")
@@ -295,8 +307,9 @@ def _loop(store: Store, r: AutopilotRequest, cost: Any, pilot_cap: float,
     return result
 
 
-def _eval_hours(store: Store, r: AutopilotRequest) -> float:
-    rows = _pilot_rows(store, r)
+def _eval_hours(store: Store, r: AutopilotRequest,
+                points: Sequence[tuple[str, int]]) -> float:
+    rows = _pilot_rows(store, r, points)
     per = sum(float(p["eval_seconds"]) for p in rows) / max(len(rows), 1)
     return len(r.seeds) * per / 3600
 

@@ -9,6 +9,7 @@ residual bootstrap of the selected family (residuals rescaled for the fitted deg
 from __future__ import annotations
 
 import math
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -117,6 +118,10 @@ class CurveFit:
     # what the measured points allow: no trained scale is predicted below the lowest measured
     # mean by more than the noise (a fall the pilots never saw is not extrapolated)
     floor: float = -math.inf
+    # extrapolation: the spread per doubling past the largest measured scale that the fit's
+    # own shape cannot see (``planner.pilots`` estimates it from the pilots' own backtest);
+    # each draw gets z * discrepancy * log2(n / largest) there, with one z per draw
+    discrepancy: float = 0.0
 
     @property
     def family(self) -> CurveFamily:
@@ -166,7 +171,14 @@ class CurveFit:
                 parts.append(np.broadcast_to(fam.f(n_a, cols), (draws.shape[0], n_a.size)))
         if not parts:
             return np.empty((0, n_a.size))
-        return self._floored(n_a, np.concatenate(parts))
+        draws = np.concatenate(parts)
+        if self.discrepancy > 0:
+            beyond = np.log2(np.maximum(n_a, 1.0) / max(float(self.n.max()), 1.0))
+            # one z per draw, seeded by the curve's own points: curves miss independently
+            z = np.random.default_rng(zlib.crc32(self.y.tobytes())).standard_normal(
+                (draws.shape[0], 1))
+            draws = draws + z * self.discrepancy * np.maximum(beyond, 0.0)
+        return self._floored(n_a, draws)
 
     def interval(self, n: Array | Sequence[float], *,
                  measured_with: int = 0) -> tuple[Array, Array]:
@@ -179,9 +191,12 @@ class CurveFit:
             p = np.atleast_1d(self.predict(n))
             return p, p
         if measured_with > 0:
+            # the noise of a mean of seeds, at the t spread of the few residual degrees of
+            # freedom the residual sd rests on
             rng = np.random.default_rng(len(self.n))
-            draws = draws + rng.normal(0.0, self.residual_sd / math.sqrt(measured_with),
-                                       draws.shape)
+            dof = max(len(self.n) - self.family.k, 1)
+            draws = draws + (rng.standard_t(dof, draws.shape) * self.residual_sd
+                             / math.sqrt(measured_with))
         a = (1 - self.confidence) / 2
         return np.quantile(draws, a, axis=0), np.quantile(draws, 1 - a, axis=0)
 

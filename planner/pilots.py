@@ -89,7 +89,37 @@ def fit_curves(points: Iterable[PilotPoint], options: PlanOptions,
             seed=options.seed)
     joint = _joint_fits(fitted, options) if options.joint else {}
     curves = [_curve(key, joint.get(key, (fit, ""))) for key, fit in fitted.items()]
+    spread = extrapolation_spread([c.fit for c in curves], options)
+    for c in curves:
+        c.fit.discrepancy = spread
     return curves, warnings
+
+
+def extrapolation_spread(fits: Iterable[CurveFit], options: PlanOptions) -> float:
+    """How far, per doubling of the scale, the curves miss a measured scale they did not see:
+    each curve with enough points is refitted on its scales up to half its largest and
+    predicts the largest; the root mean square of those misses per doubling, less the seed
+    noise of the measured means, pooled over the curves (one or two misses are too few to
+    judge a curve alone). 0 when no curve has points enough."""
+    misses, noise = [], []
+    for fit in fits:
+        n, y = fit.n, fit.y
+        top = float(n.max())
+        keep = n <= top / 2
+        if keep.sum() < 4 or len(np.unique(n[keep])) < 2:
+            continue
+        try:
+            small = fit_curve(n[keep], y[keep], bootstrap=0, criterion=options.criterion,
+                              saturation_fraction=options.saturation_fraction)
+        except ValueError:
+            continue
+        doublings = math.log2(top / max(float(n[keep].max()), 1.0))
+        measured = float(y[n == top].mean())
+        misses.append((float(small.predict([top])[0]) - measured) / doublings)
+        noise.append(fit.residual_sd ** 2 / int(np.sum(n == top)) / doublings ** 2)
+    if not misses:
+        return 0.0
+    return math.sqrt(max(float(np.mean(np.square(misses)) - np.mean(noise)), 0.0))
 
 
 def _joint_fits(fitted: dict[tuple[str, str, str], CurveFit],
@@ -131,4 +161,4 @@ def _curve(key: tuple[str, str, str], fitted: tuple[CurveFit, str]) -> Curve:
     return Curve(aug, strat, ev, fit, scales, means, cap, note, joint)
 
 
-__all__ = ["Curve", "PilotPoint", "fit_curves"]
+__all__ = ["Curve", "PilotPoint", "extrapolation_spread", "fit_curves"]

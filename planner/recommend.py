@@ -20,6 +20,7 @@ from planner.explain import explain
 from planner.options import PlanOptions, resolve_weights
 from planner.pilots import Curve, PilotPoint, fit_curves
 from planner.result import Option, Plan
+from planner.value import expected_regret, regret_reduction
 
 # ------------------------------------------------------------------------------- planning
 
@@ -259,7 +260,8 @@ def plan(points: Sequence[PilotPoint], cost: CostModel, budget_gpu_hours: float,
         zero_shot=_zero_shot(cfg, weights), augmentation_helps=helps,
         objective=weights, risk=options.risk, confidence=options.confidence,
         alternatives=_alternatives(cfg, cfgs, chosen, options, cost), warnings=warnings,
-        next_pilot=_next_pilot(cfg, gi, cfgs, budget_gpu_hours, options, cost), curves=curves,
+        next_pilot=_next_pilot(cfg, gi, cfgs, budget_gpu_hours, options, cost, helps),
+        curves=curves,
         cost_breakdown=cost.breakdown(cfg.augmenter, n),
         saturation_limit=cfg.largest_pilot * options.max_extrapolation,
         stability=_stability(cfg, gi, cfgs, budget_gpu_hours, options, helps),
@@ -268,13 +270,13 @@ def plan(points: Sequence[PilotPoint], cost: CostModel, budget_gpu_hours: float,
     return result
 
 
-def _stability(cfg: _Config, gi: int, cfgs: list[_Config], budget: float,
-               options: PlanOptions, helps: bool) -> float | None:
-    """Share of bootstrap draws in which the chosen option is within ``options.tolerance`` of
-    the best option in contention (each configuration's best affordable scale, and no
-    augmentation); None without a bootstrap."""
+def _contenders(cfg: _Config, gi: int, cfgs: list[_Config], budget: float,
+                options: PlanOptions, helps: bool) -> np.ndarray:
+    """Bootstrap draws (options, draws) of the options in contention: the chosen one first,
+    no augmentation, and every other configuration's best affordable scale. Empty without a
+    bootstrap."""
     if cfg.draws.shape[0] == 0:
-        return None
+        return np.empty((0, 0))
     contenders = [cfg.draws[:, gi], cfg.draws[:, 0]]
     for other in cfgs:
         if other is cfg or other.draws.shape[0] == 0:
@@ -285,50 +287,69 @@ def _stability(cfg: _Config, gi: int, cfgs: list[_Config], budget: float,
         if ok.size:
             contenders.append(other.draws[:, ok[np.argmax(_score(other, options)[ok])]])
     b = min(c.shape[0] for c in contenders)
-    stack = np.stack([c[:b] for c in contenders])
+    return np.stack([c[:b] for c in contenders])
+
+
+def _stability(cfg: _Config, gi: int, cfgs: list[_Config], budget: float,
+               options: PlanOptions, helps: bool) -> float | None:
+    """Share of bootstrap draws in which the chosen option is within ``options.tolerance`` of
+    the best option in contention (each configuration's best affordable scale, and no
+    augmentation); None without a bootstrap."""
+    stack = _contenders(cfg, gi, cfgs, budget, options, helps)
+    if stack.size == 0:
+        return None
     return float(np.mean(stack[0] >= stack.max(axis=0) - options.tolerance))
 
 
+def _pilot_candidates(c: _Config, budget: float) -> list[int]:
+    """Scales worth measuring for one configuration: past its largest pilot (2x and 4x it)
+    and at its best affordable scale, within its extrapolation cap; never a measured one."""
+    measured = {s for cv in c.curves.values() for s in cv.scales}
+    affordable = c.grid[c.hours <= budget + 1e-12]
+    best = float(affordable[np.argmax(c.point[c.hours <= budget + 1e-12])]) if affordable.size \
+        else 0.0
+    out = set()
+    for s in (2.0 * c.largest_pilot, 4.0 * c.largest_pilot, best):
+        s = nice_scale(min(s, c.cap))
+        if s > 0 and s not in measured:
+            out.add(s)
+    return sorted(out)
+
+
 def _next_pilot(cfg: _Config, gi: int, cfgs: list[_Config], budget: float,
-                options: PlanOptions, cost: CostModel) -> dict[str, Any] | None:
-    """The pilot point that would most narrow the decision: where the chosen configuration or
-    its closest rival at matched cost is least certain (widest interval), preferring a scale
-    between the largest pilot and the chosen one when the choice extrapolates."""
-    if cfg.draws.shape[0] == 0:
+                options: PlanOptions, cost: CostModel, helps: bool) -> dict[str, Any] | None:
+    """The pilot point with the largest expected reduction in the regret of the current
+    choice per device-hour it costs (:mod:`planner.value`): for every configuration in
+    contention and every scale worth measuring (:func:`_pilot_candidates`), the bootstrap's
+    predicted value there is the signal a measurement would give. None without a bootstrap;
+    ``scale`` None when no point is expected to change the decision."""
+    stack = _contenders(cfg, gi, cfgs, budget, options, helps)
+    if stack.size == 0:
         return None
-    candidates: list[tuple[float, _Config, float]] = []
-    rivals = [cfg]
-    others = [(o, _at_cost(o, float(cfg.hours[gi]), options)) for o in cfgs if o is not cfg]
-    others = [(o, j) for o, j in others if j is not None]
-    if others:
-        rival, _ = max(others, key=lambda t: float(_score(t[0], options)[t[1]]))
-        rivals.append(rival)
-    for c in rivals:
-        j = gi if c is cfg else _at_cost(c, float(cfg.hours[gi]), options)
-        if j is None:
+    now = expected_regret(stack)
+    best: tuple[float, float, float, _Config, int] | None = None  # per hour, -hours, gain
+    for c in cfgs:
+        if c.draws.shape[0] == 0:
             continue
-        target = float(c.grid[j])
-        if target <= 0:
-            continue
-        if target > c.largest_pilot:  # halfway (geometrically) towards the extrapolated point
-            target = min(target, max(2.0 * c.largest_pilot, math.sqrt(target * c.largest_pilot)))
-        k = int(np.argmin(np.abs(c.grid - target)))
-        width = float(c.high[k] - c.low[k])
-        candidates.append((width, c, float(c.grid[k])))
-    if not candidates:
-        return None
-    width, c, n = max(candidates, key=lambda t: t[0])
-    scale = nice_scale(n)
-    if scale in c.curves[next(iter(c.curves))].scales or width < 0.002:
-        return {"augmenter": c.augmenter, "strategy": c.strategy, "scale": None,
-                "interval_width": round(width, 6),
-                "reason": "the decision is already well determined by the pilots"}
+        for scale in _pilot_candidates(c, budget):
+            k = int(np.argmin(np.abs(c.grid - scale)))
+            gain = regret_reduction(stack, c.draws[: stack.shape[1], k])
+            hours = max(cost.hours(c.augmenter, float(scale)), 1e-9)
+            if best is None or (gain / hours, -hours) > best[:2]:
+                best = (gain / hours, -hours, gain, c, scale)
+    if best is None or best[2] < max(1e-5, 0.01 * options.tolerance):
+        return {"augmenter": cfg.augmenter, "strategy": cfg.strategy, "scale": None,
+                "expected_regret": round(now, 6),
+                "reason": "the decision is already well determined by the pilots (no point in "
+                          "reach is expected to change it)"}
+    _, _, gain, c, scale = best
     return {
         "augmenter": c.augmenter, "strategy": c.strategy, "scale": scale,
-        "interval_width": round(width, 6),
+        "expected_regret": round(now, 6), "regret_reduction": round(gain, 6),
         "cost_gpu_hours": round(cost.hours(c.augmenter, scale), 6),
-        "reason": (f"the {options.confidence:.0%} interval of {c.augmenter} at n~{scale:,} is "
-                   f"{width:.4f} wide, the widest of the options in contention"),
+        "reason": (f"measuring it is expected to cut the regret of the current choice from "
+                   f"{now:.4f} to {now - gain:.4f}, the most per device-hour of the points "
+                   "in reach"),
     }
 
 __all__ = [

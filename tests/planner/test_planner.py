@@ -479,3 +479,25 @@ def test_backtest_halves_on_measured_scifact_curves() -> None:
     s = summary(rows)
     assert s["median_abs_error"] == pytest.approx(float(np.median([abs(r.error) for r in rows])))
     assert 0 <= s["coverage"] <= 1 and s["median_abs_error"] < 0.03
+
+
+def test_next_pilot_is_the_point_worth_most_regret_per_hour() -> None:
+    """Two close rivals measured only up to 250 queries: the next point is a larger scale of
+    one of them, with a positive expected regret reduction; when one augmenter is far ahead at
+    every measured scale, no point is asked for."""
+    same = CostModel({"small": AugmenterCost("small", 10_000.0),
+                      "large": AugmenterCost("large", 10_000.0)},
+                     training_pairs_per_hour=100_000.0)
+    close = _points(RISING, scales=(0, 100, 250), seeds=(0, 1, 2), noise=0.004)
+    p = plan(close, same, 0.3, weights=W, options=PlanOptions(bootstrap=400))
+    assert p.stability is not None and p.stability < 0.9
+    nxt = p.next_pilot
+    assert nxt and nxt["scale"] and nxt["scale"] > 250, nxt
+    assert 0 < nxt["regret_reduction"] <= nxt["expected_regret"]
+    assert "regret" in nxt["reason"]
+    apart = {"small": lambda n: 0.40 + 0.001 * min(n, 1),
+             "large": lambda n: 0.40 + 0.10 * (1 - math.exp(-n / 100))}
+    far = _points(apart, scales=(0, 100, 250, 500), seeds=(0, 1, 2), noise=0.001)
+    p = plan(far, same, 0.1, weights=W, options=PlanOptions(bootstrap=400))
+    assert p.augmenter == "large"
+    assert p.next_pilot and p.next_pilot["scale"] is None, p.next_pilot
