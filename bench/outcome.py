@@ -45,7 +45,8 @@ from planner import nice_scale
 from store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
-DEV_QUERIES = {"scifact": ("train", 300)}  # corpora without a dev split: where to carve it
+DEV_QUERIES = {"scifact": ("train", 300)}
+DATA_FOLDERS = {"nfcorpus": "nfcorpus-processed"}  # the data folder's preprocessed NFCorpus  # corpora without a dev split: where to carve it
 
 
 def prepare(store: Store, corpus: str, augmenters: list[str], data_dir: Path | None,
@@ -53,7 +54,11 @@ def prepare(store: Store, corpus: str, augmenters: list[str], data_dir: Path | N
     """The corpus imported with a dev split, and a cost profile of every candidate measured on
     this machine."""
     if store.corpus_info(corpus, missing_ok=True) is None:
-        import_dataset(store, corpus, data_dir=data_dir)
+        folder = data_dir / DATA_FOLDERS.get(corpus, corpus) if data_dir else None
+        if folder is not None and folder.is_dir():
+            import_dataset(store, str(folder), name=corpus)
+        else:
+            import_dataset(store, corpus, data_dir=data_dir)
     if splits.DEV not in store.qrel_splits(corpus):
         source, n = DEV_QUERIES.get(corpus, ("test", 100))
         splits.carve(store, corpus, source=source, n=n, seed=0)
@@ -106,7 +111,8 @@ def run_cell(store: Store, corpus: str, retriever: str, augmenters: list[str],
     print(f"[{corpus} / {retriever}] autopilot", file=sys.stderr, flush=True)
     report = run_autopilot(store, AutopilotRequest(
         corpus=corpus, retriever=retriever, augmenters=tuple(augmenters), budget_hours=budget,
-        pilot_share=share, first_scale=first_scale, seeds=seeds), models_dir=models_dir,
+        pilot_share=share, first_scale=first_scale, seeds=seeds, fresh_cache=True),
+        models_dir=models_dir,
         on_event=_say)
     p = report.plan
     arms["autopilot"] = {"augmenter": p["augmenter"] if p["scale"] else None,

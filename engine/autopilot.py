@@ -9,9 +9,9 @@
    of the choice (the share of bootstrap draws in which it is within ``tolerance`` of the best
    option in contention, ``planner.Plan.stability``). Stop when it reaches ``stability``, when
    the planner has no point left to ask for, or when the next point would overrun the pilot
-   share. Otherwise measure the point the planner names (``Plan.next_pilot``: the scale where
-   the chosen option or its closest rival at matched cost is least certain - the measurement
-   that can most change which of them wins) and refit.
+   share. Otherwise measure the point the planner names (``Plan.next_pilot``: the largest
+   expected cut in the regret of the current choice per device-hour, ``planner.value``) and
+   refit. Only the autopilot's own points are read and paid for.
 3. **Final run**: the plan's queries (generated through the cache), the retriever trained on
    them, evaluated on dev; only then is the test split unsealed and the final model evaluated
    on it (full evaluation).
@@ -59,6 +59,9 @@ class AutopilotRequest:
     tolerance: float = 0.003
     max_points: int = 8  # points added by the loop, at most
     final_seed: int = 100  # apart from the pilots' seeds: the final model is never a pilot point
+    # price every query the autopilot did not generate itself, even one the store holds (an
+    # equal-cost comparison of policies on a shared store); False: cached queries are free
+    fresh_cache: bool = False
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -225,6 +228,10 @@ def _plan(store: Store, r: AutopilotRequest, cost: Any, budget: float,
     points = [p for p in points if p.eval_set == dev
               and (p.kind == "zero-shot"
                    or (p.seed in r.seeds and (p.augmenter, int(p.scale)) in own))]
+    if r.fresh_cache:  # only the pilots' own queries are in hand
+        cost = replace(cost, augmenters={
+            a: replace(c, cached=max((n for b, n in own if b == a), default=0))
+            for a, c in cost.augmenters.items()})
     with planner_errors():
         return plan(points, cost, budget, weights={dev: 1.0},
                     options=PlanOptions(tolerance=r.tolerance))

@@ -271,31 +271,30 @@ def plan(points: Sequence[PilotPoint], cost: CostModel, budget_gpu_hours: float,
 
 
 def _contenders(cfg: _Config, gi: int, cfgs: list[_Config], budget: float,
-                options: PlanOptions, helps: bool) -> np.ndarray:
-    """Bootstrap draws (options, draws) of the options in contention: the chosen one first,
-    no augmentation, and every other configuration's best affordable scale. Empty without a
-    bootstrap."""
+                helps: bool) -> np.ndarray:
+    """Bootstrap draws (options, draws) of every option the budget buys: the chosen one
+    first, then each configuration at each affordable scale of its grid (only no augmentation
+    when augmentation does not help). Empty without a bootstrap."""
     if cfg.draws.shape[0] == 0:
         return np.empty((0, 0))
-    contenders = [cfg.draws[:, gi], cfg.draws[:, 0]]
-    for other in cfgs:
-        if other is cfg or other.draws.shape[0] == 0:
+    rows = [cfg.draws[:, [gi]]]
+    for c in cfgs:
+        if c.draws.shape[0] == 0:
             continue
-        ok = np.flatnonzero(other.hours <= budget + 1e-12)
+        ok = np.flatnonzero(c.hours <= budget + 1e-12)
         if not helps:
-            ok = ok[other.grid[ok] == 0]
-        if ok.size:
-            contenders.append(other.draws[:, ok[np.argmax(_score(other, options)[ok])]])
-    b = min(c.shape[0] for c in contenders)
-    return np.stack([c[:b] for c in contenders])
+            ok = ok[c.grid[ok] == 0]
+        rows.append(c.draws[:, ok])
+    b = min(r.shape[0] for r in rows)
+    return np.concatenate([r[:b] for r in rows], axis=1).T
 
 
 def _stability(cfg: _Config, gi: int, cfgs: list[_Config], budget: float,
                options: PlanOptions, helps: bool) -> float | None:
     """Share of bootstrap draws in which the chosen option is within ``options.tolerance`` of
-    the best option in contention (each configuration's best affordable scale, and no
-    augmentation); None without a bootstrap."""
-    stack = _contenders(cfg, gi, cfgs, budget, options, helps)
+    the best option the budget buys in that draw (any configuration at any affordable scale,
+    and no augmentation); None without a bootstrap."""
+    stack = _contenders(cfg, gi, cfgs, budget, helps)
     if stack.size == 0:
         return None
     return float(np.mean(stack[0] >= stack.max(axis=0) - options.tolerance))
@@ -319,25 +318,26 @@ def _pilot_candidates(c: _Config, budget: float) -> list[int]:
 def _next_pilot(cfg: _Config, gi: int, cfgs: list[_Config], budget: float,
                 options: PlanOptions, cost: CostModel, helps: bool) -> dict[str, Any] | None:
     """The pilot point with the largest expected reduction in the regret of the current
-    choice per device-hour it costs (:mod:`planner.value`): for every configuration in
-    contention and every scale worth measuring (:func:`_pilot_candidates`), the bootstrap's
+    choice per device-hour it costs (:mod:`planner.value`; the options are every affordable
+    configuration and scale, :func:`_contenders`): for every configuration and every scale
+    worth measuring (:func:`_pilot_candidates`), the bootstrap's
     predicted value there is the signal a measurement would give. None without a bootstrap;
     ``scale`` None when no point is expected to change the decision."""
-    stack = _contenders(cfg, gi, cfgs, budget, options, helps)
+    stack = _contenders(cfg, gi, cfgs, budget, helps)
     if stack.size == 0:
         return None
-    now = expected_regret(stack)
+    now = expected_regret(stack, chosen=0)
     best: tuple[float, float, float, _Config, int] | None = None  # per hour, -hours, gain
     for c in cfgs:
         if c.draws.shape[0] == 0:
             continue
         for scale in _pilot_candidates(c, budget):
             k = int(np.argmin(np.abs(c.grid - scale)))
-            gain = regret_reduction(stack, c.draws[: stack.shape[1], k])
+            gain = regret_reduction(stack, c.draws[: stack.shape[1], k], chosen=0)
             hours = max(cost.hours(c.augmenter, float(scale)), 1e-9)
             if best is None or (gain / hours, -hours) > best[:2]:
                 best = (gain / hours, -hours, gain, c, scale)
-    if best is None or best[2] < max(1e-5, 0.01 * options.tolerance):
+    if best is None or best[2] < max(1e-5, 0.05 * options.tolerance):
         return {"augmenter": cfg.augmenter, "strategy": cfg.strategy, "scale": None,
                 "expected_regret": round(now, 6),
                 "reason": "the decision is already well determined by the pilots (no point in "

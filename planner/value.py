@@ -15,18 +15,21 @@ from __future__ import annotations
 import numpy as np
 
 
-def expected_regret(values: np.ndarray) -> float:
-    """Expected regret of the option with the highest mean; ``values`` is (options, draws)."""
+def expected_regret(values: np.ndarray, chosen: int | None = None) -> float:
+    """Expected regret of option ``chosen`` (default: the one with the highest mean);
+    ``values`` is (options, draws)."""
     if values.shape[1] == 0:
         return 0.0
-    best = int(np.argmax(values.mean(axis=1)))
+    best = int(np.argmax(values.mean(axis=1))) if chosen is None else chosen
     return float(np.mean(values.max(axis=0) - values[best]))
 
 
-def regret_reduction(values: np.ndarray, signal: np.ndarray, bins: int | None = None) -> float:
-    """Expected regret now less the expected regret once ``signal`` (one value per draw, the
-    candidate point's predicted metric) is observed to within a quantile bin. Never negative:
-    choosing again with more information cannot be worse on average."""
+def regret_reduction(values: np.ndarray, signal: np.ndarray, bins: int | None = None,
+                     chosen: int | None = None) -> float:
+    """Expected regret of the current choice (``chosen``, default the best mean) less the
+    expected regret once ``signal`` (one value per draw, the candidate point's predicted
+    metric) is observed to within a quantile bin and the best option is chosen again. Never
+    negative: choosing again with more information cannot be worse on average."""
     draws = values.shape[1]
     if draws == 0 or signal.shape[0] != draws:
         return 0.0
@@ -36,7 +39,7 @@ def regret_reduction(values: np.ndarray, signal: np.ndarray, bins: int | None = 
     for part in np.array_split(order, bins):
         if part.size:
             after += part.size * expected_regret(values[:, part])
-    return max(expected_regret(values) - after / draws, 0.0)
+    return max(expected_regret(values, chosen) - after / draws, 0.0)
 
 
 __all__ = ["expected_regret", "regret_reduction"]

@@ -78,6 +78,14 @@ def test_autopilot_chooses_on_dev_and_reads_test_once(setup: tuple[Path, Path],
     assert not any("training on" in e or "generating" in e for e in again), again
     assert len(Store(setup[0]).pilots(corpus="scifact")) == len(points)
     assert (rerun.plan, rerun.test_score) == (report.plan, report.test_score)
+    # points the autopilot did not measure (earlier pilots of the store) are neither read nor
+    # paid for: a striking foreign point at a new scale changes nothing
+    foreign = [dict(p, point_id=f"foreign-{p['seed']}", scale=400, ndcg_at_10=0.99)
+               for p in pilots if p["kind"] == "synthetic" and p["scale"] == 48]
+    assert Store(setup[0]).add_pilots(foreign) == len(foreign) > 0
+    third = run_autopilot(Store(setup[0]), REQUEST, models_dir=models_dir)
+    assert (third.plan, third.points) == (report.plan, report.points)
+    assert third.pilot_hours == pytest.approx(report.pilot_hours)
 
 
 def test_autopilot_refuses_bad_input(setup: tuple[Path, Path], models_dir: Path,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from planner.value import expected_regret, regret_reduction
 
@@ -33,3 +34,12 @@ def test_reduction_never_negative_and_empty_is_zero() -> None:
         assert regret_reduction(values, rng.normal(size=200)) >= 0.0
     assert regret_reduction(np.empty((2, 0)), np.empty(0)) == 0.0
     assert expected_regret(np.empty((2, 0))) == 0.0
+
+
+def test_regret_of_a_given_choice() -> None:
+    values = np.array([[0.50, 0.50], [0.52, 0.48], [0.42, 0.60]])
+    assert expected_regret(values, chosen=0) == pytest.approx(0.06)  # (0.02 + 0.10) / 2
+    # measuring what tells draw 0 from draw 1 removes it: choose option 1, then option 2
+    assert regret_reduction(values, np.array([0.0, 1.0]), bins=2, chosen=0) == pytest.approx(0.06)
+    assert regret_reduction(values, np.array([0.0, 0.0]), bins=1, chosen=0) == pytest.approx(
+        0.06 - 0.05)  # no information: only the switch to the best mean (option 2)
