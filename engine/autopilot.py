@@ -278,9 +278,15 @@ def _loop(store: Store, r: AutopilotRequest, cost: Any, pilot_cap: float,
           report: AutopilotReport, models_dir: Path | None, say: Event) -> Any:
     """Add the planner's next point until the choice is stable or the pilot share is spent;
     returns the last plan."""
-    for _ in range(r.max_points + 1):
+    for step in range(r.max_points + 1):
         spent = pilot_hours(store, r, cost, report.points)
         report.pilot_hours = spent
+        if step == 0 and spent > pilot_cap:
+            report.warnings.append(
+                f"the first points cost {spent:.3g} h, over the pilot share ({pilot_cap:.3g} h): "
+                "their training and evaluation time is known only once measured; the final run "
+                "gets what is left of the budget")
+            say(f"warning: {report.warnings[-1]}")
         result = _plan(store, r, cost, max(r.budget_hours - spent, 1e-9), report.points)
         nxt = result.next_pilot or {}
         choice = f"{result.augmenter} n={result.scale:,}" if result.scale else "zero-shot"
