@@ -216,7 +216,8 @@ def write_doc(cells: list[dict[str, Any]], doc: Path, img: Path, command: str) -
         plot(cell, img / name)
         head = (f"Budget {cell['budget_hours']:g} device-hours per arm (pilot share "
                 f"{cell['pilot_share']:g}), candidates {', '.join(cell['augmenters'])}; "
-                f"test scores on {cell['test_set']}; {cell['seconds']:,.0f} s for the cell.")
+                f"test scores on {cell['test_set']}; {cell['seconds']:,.0f} s for the cell in the run "
+                "that wrote this page (points already in the store are reused, not timed).")
         lines += [f"## {cell['corpus']} / {cell['retriever']}", "", head, "", "| arm | augmenter | n | device-hours | test nDCG@10 | regret |",
                   "|---|---|---|---|---|---|"]
         for k, a in cell["arms"].items():
