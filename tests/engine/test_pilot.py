@@ -203,16 +203,16 @@ def test_next_point_request_joins_the_existing_curve(first: pilot.PilotReport, s
         pilot.next_point_request(store, "scifact", "minilm-l6", SMOL, 48)
 
 
-def lift_synthetic_points(store: Store, scales: tuple[int, ...]) -> None:
-    """Raise the measured nDCG@10 of the synthetic points at these scales along a saturating
-    curve (+0.03 (1 - exp(-n/40))). Whether 24 or 48 SmolLM2 pairs beat the zero-shot static
-    retriever beyond noise depends on the CPU (llama.cpp's greedy outputs differ between CPU
-    families); the test below is about the Plan pane's m and x, which need a plan that buys
-    augmentation, so the curve is made to rise whatever this machine generated."""
-    for n in scales:
+def lift_synthetic_points(store: Store, lifts: dict[int, float]) -> None:
+    """Raise the measured nDCG@10 of the synthetic points at these scales by these amounts.
+    Whether 24 or 48 SmolLM2 pairs beat the zero-shot static retriever beyond noise depends on
+    the CPU (llama.cpp's greedy outputs differ between CPU families); the test below is about
+    the Plan pane's m and x, which need a plan that buys augmentation and a decision the next
+    point can change (the curve levels off: does more help?), whatever this machine
+    generated."""
+    for n, lift in lifts.items():
         store.table("pilots").update(where=f"kind = 'synthetic' AND scale = {int(n)}",
-                                     values_sql={"ndcg_at_10":
-                                                 f"ndcg_at_10 + {0.03 * (1 - math.exp(-n / 40))}"})
+                                     values_sql={"ndcg_at_10": f"ndcg_at_10 + {lift}"})
 
 
 @pytest.mark.slow
@@ -229,7 +229,7 @@ async def test_tui_next_pilot_and_run_plan(first: pilot.PilotReport, store: Stor
     from tui.app import AugplanApp
 
     pilot.run_pilot(store, dataclasses.replace(REQUEST, seeds=(0, 1)), models_dir=models_dir)
-    lift_synthetic_points(store, (24, 48))
+    lift_synthetic_points(store, {24: 0.02, 48: 0.027})
     profile = tmp_path / "cpu.toml"
     profile.write_text(f'[augmenters.{SMOL}]\nqueries_per_hour = 3600\n'
                        f'device = "{pilot.device_name()}"\n')
@@ -244,13 +244,21 @@ async def test_tui_next_pilot_and_run_plan(first: pilot.PilotReport, store: Stor
         await settle(tui)
         assert not errors(app) and pane.doc is not None
         nxt = pane.doc["next_pilot"]
-        assert nxt["augmenter"] == SMOL and nxt["scale"] and nxt["scale"] not in (24, 48), nxt
+        assert nxt["augmenter"] == SMOL, nxt
+        if not nxt.get("scale"):
+            # one augmenter whose curve rises in every bootstrap draw: the largest affordable
+            # scale is best in every draw, so no measurement can change the decision
+            # (planner.value; the rule itself is tested in tests/planner). m still measures
+            # a point named as next: twice the largest pilot.
+            assert "well determined" in nxt["reason"], nxt
+            nxt = pane.doc["next_pilot"] = dict(nxt, scale=96)
+        assert nxt["scale"] not in (24, 48), nxt
         await tui.press("m")
         await settle(tui, timeout=900)
         assert not errors(app)
         log = "\n".join(app.query_one("#plan-log", Log).lines)
         assert "done: 2 points computed, 1 reused" in log  # 2 seeds; the zero-shot point
-        lift_synthetic_points(store, (nxt["scale"],))
+        lift_synthetic_points(store, {nxt["scale"]: 0.03})
         scales = {p["scale"] for p in store.pilots(kind="synthetic")}
         assert nxt["scale"] in scales
         assert nxt["scale"] in pane.doc["curves"][0]["pilot_scales"]  # replanned with it
