@@ -501,3 +501,26 @@ def test_next_pilot_is_the_point_worth_most_regret_per_hour() -> None:
     p = plan(far, same, 0.1, weights=W, options=PlanOptions(bootstrap=400))
     assert p.augmenter == "large"
     assert p.next_pilot and p.next_pilot["scale"] is None, p.next_pilot
+
+
+def test_extrapolation_spread_from_the_pilots_own_backtest() -> None:
+    """Curves whose largest scale falls off what the smaller ones foretell get a spread per
+    doubling, and intervals past the largest pilot widen with it; curves that keep their
+    shape get (almost) none."""
+    from planner.pilots import extrapolation_spread
+
+    opts = PlanOptions(bootstrap=200, joint=False)
+    kept = _points(RISING, scales=(0, 100, 200, 400, 800), noise=0.0005)
+    curves, _ = fit_curves(kept, opts)
+    assert extrapolation_spread([c.fit for c in curves], opts) < 0.003
+    bent = {
+        "small": lambda n: RISING["small"](n) + (0.03 if n >= 800 else 0.0),
+        "large": lambda n: RISING["large"](n) + (0.03 if n >= 800 else 0.0),
+    }
+    broken, _ = fit_curves(_points(bent, scales=(0, 100, 200, 400, 800), noise=0.0005), opts)
+    spread = extrapolation_spread([c.fit for c in broken], opts)
+    assert spread > 0.01
+    fit = broken[0].fit
+    assert fit.discrepancy == pytest.approx(spread)
+    lo, hi = fit.interval([800, 3200])
+    assert hi[1] - lo[1] > hi[0] - lo[0] + spread  # two doublings past the largest pilot
