@@ -45,7 +45,6 @@ from planner import nice_scale
 from store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
-DEV_QUERIES = {"scifact": ("train", 300)}
 DATA_FOLDERS = {"nfcorpus": "nfcorpus-processed"}  # the data folder's preprocessed NFCorpus  # corpora without a dev split: where to carve it
 
 
@@ -59,9 +58,7 @@ def prepare(store: Store, corpus: str, augmenters: list[str], data_dir: Path | N
             import_dataset(store, str(folder), name=corpus)
         else:
             import_dataset(store, corpus, data_dir=data_dir)
-    if splits.DEV not in store.qrel_splits(corpus):
-        source, n = DEV_QUERIES.get(corpus, ("test", 100))
-        splits.carve(store, corpus, source=source, n=n, seed=0)
+    splits.ensure_dev(store, corpus)  # SciFact: 300 of its train queries; NFCorpus has one
     from engine.device import device_name
 
     here = device_name()

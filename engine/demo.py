@@ -1,7 +1,8 @@
 """The main job end to end, as one pipeline: import SciFact, pull the smallest augmenter and
 the embedder, generate one query for each of N passages (in the pilots' seeded order), embed
 and check them, search the cache, a small pilot (a weak and a strong retriever at three
-scales), a cost profile, a plan under a budget from those pilots, and that plan run.
+scales, evaluated on a dev split carved out of the train queries when the corpus has none), a
+cost profile, a plan under a budget from those pilots (chosen on dev), and that plan run.
 
 :func:`run_demo` yields one :class:`DemoStep` as each step finishes; the command line prints
 them. Everything goes through the cache: a second run computes nothing.
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine import catalogue, planning
+from engine import catalogue, planning, splits
 from engine.datasets import import_dataset
 from engine.embed import Embedder
 from engine.generate import GenerateRequest, Progress
@@ -125,19 +126,24 @@ def _pilot(store: Store, name: str, config: DemoConfig, hooks: DemoHooks
            ) -> Iterator[DemoStep]:
     from engine.pilot import PilotRequest, run_pilot
 
-    if "test" not in store.qrel_splits(name):
+    if not {"dev", "test"} & set(store.qrel_splits(name)):
         yield DemoStep("pilot-skipped", {"corpus": name})
         return
+    # choices are made on dev: carve one when the corpus has none (test stays for reports)
+    carved = splits.ensure_dev(store, name)
+    eval_set = f"{name}:{splits.choice_split(store, name)}"
     yield DemoStep("pilot-start", {"corpus": name, "scales": config.pilot_scales,
-                                   "augmenter": config.augmenter, "nano_k": PILOT_NANO_K})
+                                   "augmenter": config.augmenter, "nano_k": PILOT_NANO_K,
+                                   "eval_set": splits.split_note(store, eval_set),
+                                   "carved": carved is not None})
     points = []
     for retriever, mode, seeds in PILOT_RUNS:
         request = PilotRequest(corpus=name, retriever=retriever, augmenters=(config.augmenter,),
                                scales=config.pilot_scales, seeds=seeds, eval_mode=mode,
-                               nano_k=PILOT_NANO_K, human=False)
+                               nano_k=PILOT_NANO_K, human=False, evals=(eval_set,))
         points += run_pilot(store, request, models_dir=config.models_dir,
                             on_event=hooks.on_event).points
-    yield DemoStep("pilot", {"corpus": name, "points": points})
+    yield DemoStep("pilot", {"corpus": name, "points": points, "eval_set": eval_set})
 
 
 def _plan(store: Store, name: str, config: DemoConfig, hooks: DemoHooks

@@ -60,6 +60,28 @@ def carve(store: Store, corpus: str, *, source: str = "train", n: int, seed: int
     return Carved(corpus, source, target, n, len(ids) - n, counts)
 
 
+#: how many queries :func:`ensure_dev` carves, at most (and at most half of the source)
+DEFAULT_DEV = {"train": 300, "test": 100}
+
+
+def ensure_dev(store: Store, corpus: str, *, seed: int = 0) -> Carved | None:
+    """A dev split for a corpus without one, carved with the defaults (out of train when it
+    has one, else out of test; :data:`DEFAULT_DEV` queries, at most half of the source).
+    None when the corpus has a dev split already, or too few judged queries to carve one
+    (choices are then made on test, and the plan says so)."""
+    splits = store.qrel_splits(corpus)
+    if DEV in splits:
+        return None
+    source = "train" if "train" in splits else "test" if "test" in splits else None
+    if source is None:
+        return None
+    judged = len(set(store.qrels(corpus, source, positive=True).column("query_id").to_pylist()))
+    n = min(DEFAULT_DEV[source], judged // 2)
+    if n < MIN_QUERIES or judged - n < MIN_QUERIES:
+        return None
+    return carve(store, corpus, source=source, n=n, seed=seed)
+
+
 def choice_split(store: Store, corpus: str) -> str:
     """The split choices are made on: ``dev`` when the corpus has one, else ``test`` (and
     reports say that the choice then saw the test queries)."""
@@ -92,5 +114,5 @@ def carve_fingerprint(store: Store, corpus: str, split: str) -> dict[str, object
     return None
 
 
-__all__ = ["DEV", "MIN_QUERIES", "Carved", "carve", "carve_fingerprint", "choice_split",
-           "split_note"]
+__all__ = ["DEFAULT_DEV", "DEV", "MIN_QUERIES", "Carved", "carve", "carve_fingerprint",
+           "choice_split", "ensure_dev", "split_note"]

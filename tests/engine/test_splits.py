@@ -158,3 +158,15 @@ def test_pilot_and_plan_choose_on_dev_without_reading_test(
     assert made.plan.objective == {"scifact:dev": 1.0}
     assert made.meta["eval_sets"] == ["scifact:dev (300 queries carved out of train, seed 0)"]
     assert not any("test queries" in w for w in made.plan.warnings)
+
+
+def test_ensure_dev_carves_the_defaults_once(carved: Store, tmp_path: Path,
+                                             data_dir: Path) -> None:
+    """The demo's and the outcome bench's dev split: 300 of SciFact's train queries, the same
+    ones `corpus split --dev 300 --seed 0` carves; nothing when a dev split exists."""
+    fresh = _scifact(tmp_path, data_dir)
+    done = splits.ensure_dev(fresh, "scifact")
+    assert done is not None and (done.source, done.queries, done.left) == ("train", 300, 509)
+    assert _judged(fresh, "dev") == _judged(carved, "dev")
+    assert splits.ensure_dev(fresh, "scifact") is None
+    assert splits.choice_split(fresh, "scifact") == "dev"

@@ -125,19 +125,22 @@ def _stats(stats: Any) -> None:
 
 
 def _pilot_skipped(corpus: str) -> None:
-    out.print(f"6. pilot skipped: corpus {corpus!r} has no test qrels to evaluate on")
+    out.print(f"6. pilot skipped: corpus {corpus!r} has no dev or test qrels to evaluate on")
 
 
-def _pilot_start(corpus: str, scales: tuple[int, ...], augmenter: str, nano_k: int) -> None:
+def _pilot_start(corpus: str, scales: tuple[int, ...], augmenter: str, nano_k: int,
+                 eval_set: str, carved: bool) -> None:
+    if carved:
+        out.print(f"6. a dev split to choose on, the test queries kept for reports: {eval_set}")
     out.print(f"6. pilot: fine-tune a fresh retriever on {', '.join(map(str, scales))} "
-              f"{augmenter} pairs; evaluation on {corpus}:test (static: every passage, two "
+              f"{augmenter} pairs; evaluation on {eval_set} (static: every passage, two "
               f"seeds; MiniLM: nano, the relevant + top-{nano_k} BM25 passages per query)")
 
 
-def _pilot(corpus: str, points: list[dict[str, Any]]) -> None:
+def _pilot(corpus: str, points: list[dict[str, Any]], eval_set: str) -> None:
     from tui.cli.pilots import points_table
 
-    out.print(points_table(points, f"pilot points ({corpus}:test, nDCG@10)"))
+    out.print(points_table(points, f"pilot points ({eval_set}, nDCG@10)"))
 
 
 def _profile(augmenter: str, measuring: bool) -> None:
