@@ -29,7 +29,6 @@ import json
 import math
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -76,8 +75,7 @@ def costs(store: Store, corpus: str, retriever: str) -> Any:
 
     model = cost_model(stored_profiles(store), retriever, device=device_name(), store=store,
                        corpus=corpus).model
-    return replace(model, augmenters={k: replace(v, cached=0)
-                                      for k, v in model.augmenters.items()})
+    return model.with_cached()
 
 
 def final(store: Store, corpus: str, retriever: str, augmenter: str | None, n: int,

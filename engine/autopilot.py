@@ -209,8 +209,7 @@ def _pilot_rows(store: Store, r: AutopilotRequest,
 
 def _generation_hours(cost: Any, augmenter: str, n: float) -> float:
     """Hours to generate (and filter) the queries n accepted pairs need, cached or not."""
-    uncached = replace(cost.augmenter(augmenter), cached=0)
-    parts = replace(cost, augmenters={augmenter: uncached}).breakdown(augmenter, n)
+    parts = cost.with_cached().breakdown(augmenter, n)
     return parts["generation"] + parts["filtering"]
 
 
@@ -229,9 +228,7 @@ def _plan(store: Store, r: AutopilotRequest, cost: Any, budget: float,
               and (p.kind == "zero-shot"
                    or (p.seed in r.seeds and (p.augmenter, int(p.scale)) in own))]
     if r.fresh_cache:  # only the pilots' own queries are in hand
-        cost = replace(cost, augmenters={
-            a: replace(c, cached=max((n for b, n in own if b == a), default=0))
-            for a, c in cost.augmenters.items()})
+        cost = cost.with_cached({a: max(n for b, n in own if b == a) for a, _ in own})
     with planner_errors():
         return plan(points, cost, budget, weights={dev: 1.0},
                     options=PlanOptions(tolerance=r.tolerance))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from planner.errors import PlanError
 
@@ -65,6 +65,13 @@ class CostModel:
             known = ", ".join(sorted(self.augmenters)) or "none"
             raise PlanError(f"no cost profile for augmenter {name!r} (profiles: {known})",
                             "augmenter") from None
+
+    def with_cached(self, cached: dict[str, int] | None = None) -> CostModel:
+        """The same model with these accepted queries in hand per augmenter (0 for one not
+        named; ``None``: none anywhere), e.g. to price a policy as if it generated its own."""
+        cached = cached or {}
+        return replace(self, augmenters={k: replace(v, cached=int(cached.get(k, 0)))
+                                         for k, v in self.augmenters.items()})
 
     def _rate(self, a: AugmenterCost) -> float:
         """Hours per generated query (generation plus filtering/embedding)."""
