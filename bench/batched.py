@@ -16,6 +16,9 @@ llama.cpp's ``llama-batched-bench`` S_TG), the ceiling for the generation part.
 
     .venv/bin/python bench/batched.py [--augmenters smollm2-135m qwen2.5-0.5b] [--passages 64]
         [--repeats 2] [--n-parallel 8 16] [--n-batch 512]
+    .venv/bin/python bench/batched.py --augmenters smollm2-135m --passages 16 --per-passage 1 3 8
+
+``--per-passage K ...`` measures instead what K queries per passage cost (see ``per_passage``).
 """
 
 from __future__ import annotations
@@ -124,6 +127,79 @@ def machine(model_path: Path, n_batch: int, threads: int, parallel: list[int], n
     return result
 
 
+def per_passage(name: str, args: argparse.Namespace, texts: list[str],
+                template: prompts.PromptTemplate) -> dict[str, Any]:
+    """K sampled queries per passage (each row its own seed, temperature 0.8 as ``augplan
+    generate`` samples when K > 1), with every prompt decoded on its own (today's path,
+    ``fork = False``) and with the K twins forking from one decode of the prompt, against the
+    prompt floor of this machine: the tokens each passage must decode at the measured prompt
+    rate plus its generated tokens at the measured decode rate of ``n_parallel`` sequences.
+    The shared prefix is decoded before the clock starts, on both paths."""
+    models_dir = Path(args.models_dir) if args.models_dir else None
+    path = catalogue.verify(name, models_dir)
+    params = dict(GenerateRequest(corpus="", augmenter=name).sampling_params(template),
+                  temperature=0.8)
+    stop, n = list(template.stop), len(texts)
+    n_batch = 128 if name.startswith("gemma") else 256  # as engine.generate.open_backend
+    n_parallel = 4  # as engine.generate.open_backend
+    out: dict[str, Any] = {"augmenter": name, "passages": n, "threads": args.threads,
+                           "n_parallel": n_parallel, "n_batch": n_batch, "k": []}
+    print(f"\n== {name}: {n} passages x K sampled queries, {args.threads} threads")
+    for k in args.per_passage:
+        rows = [t for t in texts for _ in range(k)]
+        seeds = list(range(len(rows)))
+        side: dict[str, dict[str, Any]] = {}
+        for label, fork in (("each", False), ("fork", True)):
+            backend = LlamaCppBatchedBackend(path, n_parallel=n_parallel, n_batch=n_batch,
+                                             n_threads=args.threads)
+            backend.fork = fork
+            kw = {"max_tokens": params["max_tokens"], "temperature": params["temperature"],
+                  "top_p": params["top_p"], "top_k": params["top_k"], "stop": stop}
+            backend.complete_many([template.prefix + " x"], prefix=template.prefix, seeds=[0],
+                                  **kw)  # the prefix, not timed
+            t0 = time.perf_counter()
+            outs = backend.complete_many(rows, prefix=template.prefix, seeds=seeds, **kw)
+            seconds = time.perf_counter() - t0
+            backend.close()
+            prompt_tokens = sum(o["prompt_tokens"] for o in outs)
+            side[label] = {"seconds": round(seconds, 2),
+                           "per_passage_s": round(seconds / n, 3),
+                           "per_query_s": round(seconds / len(rows), 3),
+                           "evaluated_per_passage": round(
+                               sum(o["evaluated_tokens"] for o in outs) / n, 1),
+                           "gen_tokens_per_passage": round(
+                               sum(o["gen_tokens"] for o in outs) / n, 1),
+                           "texts": [o["text"] for o in outs]}
+        same = sum(a == b for a, b in zip(side["each"].pop("texts"), side["fork"].pop("texts"),
+                                          strict=True))
+        out["k"].append({"k": k, "prompt_tokens_per_query": round(prompt_tokens / len(rows), 1),
+                         **{f"{lab}_{key}": v for lab, d in side.items()
+                                    for key, v in d.items()},
+                         "rows_equal": f"{same}/{len(rows)}"})
+    base = next((r for r in out["k"] if r["k"] == 1), out["k"][0])
+    # prompt rate measured for a suffix after the cached prefix, as the passages decode it
+    at = round(base["prompt_tokens_per_query"] - base["fork_evaluated_per_passage"] / base["k"])
+    rates = machine(path, n_batch, args.threads, [n_parallel], args.peak_tokens, max(at, 0))
+    out["machine"] = rates
+    for r in out["k"]:
+        floor = (r["fork_evaluated_per_passage"] / rates["prompt_tok_s"]
+                 + r["fork_gen_tokens_per_passage"] / rates["decode_tok_s"][n_parallel])
+        r["floor_per_passage_s"] = round(floor, 3)
+        r["fork_over_floor"] = round(r["fork_per_passage_s"] / floor, 3)
+        r["each_over_k1"] = round(r["each_per_passage_s"] / base["fork_per_passage_s"], 3)
+        r["fork_over_k1"] = round(r["fork_per_passage_s"] / base["fork_per_passage_s"], 3)
+        print(f"K={r['k']}: per passage {r['each_per_passage_s']:.2f} s each prompt decoded "
+              f"({r['each_over_k1']:.2f}x K=1), {r['fork_per_passage_s']:.2f} s forked "
+              f"({r['fork_over_k1']:.2f}x K=1, goal <= 1.4 at K=3); per query "
+              f"{r['each_per_query_s']:.2f} -> {r['fork_per_query_s']:.2f} s; floor "
+              f"{floor:.2f} s (forked {r['fork_over_floor']:.2f}x it, goal <= 1.1 at K=1); "
+              f"prompt tokens decoded per passage {r['each_evaluated_per_passage']} -> "
+              f"{r['fork_evaluated_per_passage']}; rows equal {r['rows_equal']}")
+    print(f"machine: prompt {rates['prompt_tok_s']} tok/s, decode of {n_parallel} sequences "
+          f"{rates['decode_tok_s'][n_parallel]} tok/s")
+    return out
+
+
 def run_model(name: str, args: argparse.Namespace, texts: list[str],
               template: prompts.PromptTemplate) -> dict[str, Any]:
     models_dir = Path(args.models_dir) if args.models_dir else None
@@ -209,6 +285,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=default_threads())
     ap.add_argument("--peak-parallel", type=int, nargs="+", default=[1, 8, 16])
     ap.add_argument("--peak-tokens", type=int, default=64)
+    ap.add_argument("--per-passage", type=int, nargs="+", default=None, metavar="K",
+                    help="instead of the sweep: K sampled queries per passage for each K given, "
+                    "each prompt decoded on its own against twins forking from one decode, and "
+                    "the prompt floor of the machine")
     ap.add_argument("--data", default=None,
                     help="BEIR folder (default: scifact under --data-dir)")
     ap.add_argument("--data-dir", default=os.environ.get("AUGPLAN_DATA_DIR")
@@ -221,6 +301,10 @@ def main() -> None:
     files = corpus_io.detect(locate(args.data or "scifact", args.data_dir))
     rows = next(corpus_io.iter_passages(files, batch_size=args.passages)).to_pylist()
     texts = [template.render(r["title"], r["text"]) for r in rows[: args.passages]]
+    if args.per_passage:
+        results = [per_passage(name, args, texts, template) for name in args.augmenters]
+        print(json.dumps({"cpu": cpu_name(), "per_passage": results}))
+        return
     results = [run_model(name, args, texts, template) for name in args.augmenters]
     print(json.dumps({"cpu": cpu_name(), "refill": args.refill, "results": results}))
 

@@ -79,6 +79,7 @@ class Call:
     max_tokens: int
     stops: list[bytes]
     n_slots: int
+    fork: bool = True  # prompts with equal tokens share one decode of them (see twins)
     queue: deque[int] = field(init=False)
     free: list[int] = field(init=False)  # popped from the end: lowest slot first
     active: list[Seq] = field(default_factory=list)
@@ -92,6 +93,27 @@ class Call:
         self.free = list(range(self.n_slots, 0, -1))
         self.results = [None] * len(self.full)
         self._longest_stop = max((len(s) for s in self.stops), default=0)
+        self._taken: set[int] = set()
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, tokens in enumerate(self.full):
+            groups.setdefault(tuple(tokens), []).append(i)
+        self._twins = {i: g for g in groups.values() for i in g} if self.fork else {}
+
+    def pending(self) -> int | None:
+        """The next prompt waiting for a slot (None when every one was started)."""
+        while self.queue and self.queue[0] in self._taken:
+            self.queue.popleft()
+        return self.queue[0] if self.queue else None
+
+    def twins(self, index: int) -> list[int]:
+        """The waiting prompts with exactly the tokens of prompt ``index`` (several queries of
+        one passage, each with its own seed): they fork from its decode instead of decoding
+        the same tokens again."""
+        return [j for j in self._twins.get(index, ()) if j != index and j not in self._taken]
+
+    def take(self, index: int) -> None:
+        """Prompt ``index`` leaves the queue (it is being placed in a slot)."""
+        self._taken.add(index)
 
     def counted(self, tokens: int) -> None:
         """Count one llama_decode call of ``tokens`` tokens."""

@@ -116,6 +116,9 @@ class LlamaCppBatchedBackend:
         self._held = [0] * (n_parallel + 1)  # leading tokens of those each slot holds
         #: "continuous": refill a slot as soon as its sequence ends; "wave": once all have ended.
         self.refill = "continuous"
+        #: Prompts of a call with equal tokens (several queries of one passage) decode them once
+        #: and fork (see ``_start``); False decodes each one itself (the path before forks).
+        self.fork = True
         #: Decode calls made and tokens decoded by the last ``complete_many``.
         self.last_stats: dict[str, int] = {}
         if n_ctx is not None:
@@ -320,7 +323,7 @@ class LlamaCppBatchedBackend:
             full=full, shared=[shared] * len(full), evaluated=evaluated, seeds=seeds,
             sampling=(temperature, top_p, top_k) if temperature > 0 else None,
             max_tokens=max_tokens, stops=[s.encode("utf-8") for s in stop if s],
-            n_slots=self.n_parallel,
+            n_slots=self.n_parallel, fork=self.fork,
         )
         self._run(call)
         self.last_stats = call.stats
@@ -349,10 +352,9 @@ class LlamaCppBatchedBackend:
     def _run(self, call: Call) -> None:
         """Generate until every prompt of the call is done, refilling slots as they free up."""
         try:
-            while call.queue or call.active:
+            while call.pending() is not None or call.active:
                 if self.refill == "continuous" or not call.active:
-                    while call.queue and call.free:
-                        self._start(call, call.queue.popleft(), call.free.pop())
+                    self._fill(call)
                 if call.active:
                     self._step(call)
         finally:
@@ -361,9 +363,30 @@ class LlamaCppBatchedBackend:
                 if seq.sampler is not None:
                     seq.sampler.close()
 
-    def _start(self, call: Call, index: int, slot: int) -> None:
+    def _fill(self, call: Call) -> None:
+        """Start waiting prompts in the free slots, in order. A prompt with twins (equal
+        tokens) waits until it and its twins (as many as there are slots) can start together,
+        unless nothing is running, so that their tokens are decoded once."""
+        while call.free and (index := call.pending()) is not None:
+            twins = call.twins(index)
+            if len(call.free) < min(1 + len(twins), call.n_slots) and call.active:
+                return
+            call.take(index)
+            slot = call.free.pop()
+            forks = []
+            for twin in twins[: len(call.free)]:
+                call.take(twin)
+                forks.append((twin, call.free.pop()))
+            self._start(call, index, slot, forks)
+
+    def _start(self, call: Call, index: int, slot: int,
+               forks: Sequence[tuple[int, int]] = ()) -> None:
         """Place prompt ``index`` in ``slot``: decode its own tokens at once, alone in their
-        llama_decode calls (see _chunks), and sample its first token."""
+        llama_decode calls (see _chunks), and sample its first token. Each (twin, slot) of
+        ``forks`` (a prompt with the same tokens) gets a copy of the slot's stream
+        (``llama_memory_seq_cp``, nothing recomputed) and samples its first token from the same
+        logits with its own sampler: its cells and logits are those it would have computed
+        itself, so its row is the one it would have been alone."""
         self._place(slot, call.shared[index])
         seq = call.new_seq(index, slot)
         last = 0
@@ -372,10 +395,20 @@ class LlamaCppBatchedBackend:
             self._decode([(t, seq.pos + j, slot, j == last) for j, t in enumerate(chunk)])
             call.counted(len(chunk))
             seq.pos += len(chunk)
-        if self._accept(call, seq, self._sample(seq, last)):
-            self._finish(call, seq)
-        else:
-            call.active.append(seq)
+        started = [seq]
+        for twin, twin_slot in forks:
+            # a copy between streams replaces the target stream with the whole source stream
+            self._lib.llama_memory_seq_cp(self._mem, slot, twin_slot, -1, -1)
+            self._held[twin_slot] = call.shared[index]
+            call.evaluated[twin] = 0
+            fork = call.new_seq(twin, twin_slot)
+            fork.pos = seq.pos
+            started.append(fork)
+        for s in started:
+            if self._accept(call, s, self._sample(s, last)):
+                self._finish(call, s)
+            else:
+                call.active.append(s)
 
     def _step(self, call: Call) -> None:
         """One generation step: a token for every live sequence, in one llama_decode (one per

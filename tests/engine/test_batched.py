@@ -132,6 +132,39 @@ def test_sampled_row_does_not_depend_on_its_batch(
     assert twice[0]["text"] == alone["text"]
 
 
+def test_queries_of_one_passage_fork_from_one_decode(
+    batched: LlamaCppBatchedBackend, rendered: list[str], template: prompts.PromptTemplate
+) -> None:
+    """K queries of one passage (equal prompts, each with its own seed) decode the prompt once
+    and fork: each row is the row its seed gives alone, and only the first of each passage
+    pays for its tokens. With more twins than slots the rest fork from a second decode."""
+    k, passages = 3, rendered[:4]
+    prompts_k = [p for p in passages for _ in range(k)]
+    seeds = [7000 + i for i in range(len(prompts_k))]
+    forked = batched.complete_many(prompts_k, prefix=template.prefix, seeds=seeds, **SAMPLED)
+    batched.fork = False
+    try:
+        each = batched.complete_many(prompts_k, prefix=template.prefix, seeds=seeds, **SAMPLED)
+    finally:
+        batched.fork = True
+    assert [c["text"] for c in forked] == [c["text"] for c in each]
+    for j in (0, 4, 11):  # a row sampled alone, one prompt per call
+        alone = batched.complete_many([prompts_k[j]], prefix=template.prefix,
+                                      seeds=[seeds[j]], **SAMPLED)[0]
+        assert alone["text"] == forked[j]["text"]
+    assert len({c["text"] for c in forked}) > len(passages)  # the seeds differ, so do rows
+    paid = [c["evaluated_tokens"] for c in forked]
+    assert all(paid[i] > 0 for i in range(0, len(paid), k))
+    assert all(paid[i] == 0 for i in range(len(paid)) if i % k)
+    assert sum(paid) < sum(c["evaluated_tokens"] for c in each) / 2
+    # ten twins, eight slots: eight fork from one decode, two from another
+    many = batched.complete_many([passages[0]] * 10, prefix=template.prefix,
+                                 seeds=list(range(10)), **SAMPLED)
+    assert sum(c["evaluated_tokens"] > 0 for c in many) == 2
+    assert many[9]["text"] == batched.complete_many([passages[0]], prefix=template.prefix,
+                                                    seeds=[9], **SAMPLED)[0]["text"]
+
+
 def test_single_complete_without_prefix(
     batched: LlamaCppBatchedBackend, rendered: list[str], greedy_sequential
 ) -> None:
