@@ -303,13 +303,23 @@ class _Job:
 
 
 def _waves(todo: list[dict[str, Any]], batch_size: int) -> list[list[dict[str, Any]]]:
-    """``todo`` in waves of at most ``batch_size`` rows sharing one variant (one prompt prefix):
-    one batched decode and one store commit each."""
-    by_variant: dict[str, list[dict[str, Any]]] = {}
+    """``todo`` in waves of rows sharing one variant (one prompt prefix): one batched decode and
+    one store commit each. A wave holds at most ``batch_size`` rows but never splits the rows of
+    one passage (its queries share the decode of their prompt): a passage with more rows than
+    that is a wave of its own."""
+    by_variant: dict[str, dict[str, list[dict[str, Any]]]] = {}
     for r in todo:
-        by_variant.setdefault(r["variant"].name, []).append(r)
-    return [group[i:i + batch_size]
-            for group in by_variant.values() for i in range(0, len(group), batch_size)]
+        by_variant.setdefault(r["variant"].name, {}).setdefault(r["passage_id"], []).append(r)
+    waves: list[list[dict[str, Any]]] = []
+    for passages in by_variant.values():
+        wave: list[dict[str, Any]] = []
+        for rows in passages.values():
+            if wave and len(wave) + len(rows) > batch_size:
+                waves.append(wave)
+                wave = []
+            wave.extend(rows)
+        waves.append(wave)
+    return waves
 
 
 def _generate_waves(job: _Job, tracker: RunTracker, todo: list[dict[str, Any]],

@@ -374,3 +374,22 @@ def test_an_exception_mid_run_is_recorded_then_raised(
     rows = _rows(fresh)  # the first wave, committed whole before the second one failed
     assert sorted(r["query"] for r in rows) == ["stub query 1.0", "stub query 1.1"]
     assert {r["run_id"] for r in rows} == {run["run_id"]}
+
+
+def test_waves_keep_the_queries_of_a_passage_together() -> None:
+    """The K rows of a passage share one decode of its prompt, so a wave never splits them;
+    waves still hold one variant each and at most batch_size rows where a passage allows."""
+    from engine.generate import _waves
+
+    a, b = prompts.load("query-types").resolve().variants[:2]
+    rows = [{"passage_id": f"p{i}", "variant": v, "idx": j}
+            for i in range(5) for j, v in enumerate((a, a, a, b))]
+    waves = _waves(rows, batch_size=7)
+    assert sorted(id(r) for w in waves for r in w) == sorted(id(r) for r in rows)
+    for w in waves:
+        assert len({r["variant"].name for r in w}) == 1
+        assert len(w) <= 7
+    for i in range(5):  # each passage's rows of one variant are in one wave
+        assert sum(any(r["passage_id"] == f"p{i}" and r["variant"] is a for r in w)
+                   for w in waves) == 1
+    assert [len(w) for w in _waves(rows[:4], batch_size=2)] == [3, 1]
