@@ -92,11 +92,12 @@ def batched(model_path: Path, texts: list[str], prefix: str, params: dict[str, A
 
 
 def machine(model_path: Path, n_batch: int, threads: int, parallel: list[int], n_gen: int,
-            at: int) -> dict[str, Any]:
-    """Prompt throughput of one sequence (a chunk of up to n_batch tokens after ``at`` cached
-    ones, as for a suffix after the prefix), and pure decode throughput of n sequences."""
+            at: int, chunk: int | None = None) -> dict[str, Any]:
+    """Prompt throughput of one sequence (a chunk of ``chunk`` tokens, by default up to
+    n_batch, after ``at`` cached ones, as for a suffix after the prefix), and pure decode
+    throughput of n sequences."""
     top = max(parallel)
-    chunk = min(n_batch, 256)
+    chunk = min(chunk or 256, n_batch)
     cells = max(at + chunk, n_gen + 1)
     backend = LlamaCppBatchedBackend(model_path, n_parallel=top, n_batch=max(n_batch, top),
                                      n_ctx=(top + 1) * cells, n_threads=threads)
@@ -149,27 +150,33 @@ def per_passage(name: str, args: argparse.Namespace, texts: list[str],
         rows = [t for t in texts for _ in range(k)]
         seeds = list(range(len(rows)))
         side: dict[str, dict[str, Any]] = {}
-        for label, fork in (("each", False), ("fork", True)):
-            backend = LlamaCppBatchedBackend(path, n_parallel=n_parallel, n_batch=n_batch,
-                                             n_threads=args.threads)
-            backend.fork = fork
-            kw = {"max_tokens": params["max_tokens"], "temperature": params["temperature"],
-                  "top_p": params["top_p"], "top_k": params["top_k"], "stop": stop}
-            backend.complete_many([template.prefix + " x"], prefix=template.prefix, seeds=[0],
-                                  **kw)  # the prefix, not timed
-            t0 = time.perf_counter()
-            outs = backend.complete_many(rows, prefix=template.prefix, seeds=seeds, **kw)
-            seconds = time.perf_counter() - t0
-            backend.close()
-            prompt_tokens = sum(o["prompt_tokens"] for o in outs)
-            side[label] = {"seconds": round(seconds, 2),
-                           "per_passage_s": round(seconds / n, 3),
-                           "per_query_s": round(seconds / len(rows), 3),
-                           "evaluated_per_passage": round(
-                               sum(o["evaluated_tokens"] for o in outs) / n, 1),
-                           "gen_tokens_per_passage": round(
-                               sum(o["gen_tokens"] for o in outs) / n, 1),
-                           "texts": [o["text"] for o in outs]}
+        kw = {"max_tokens": params["max_tokens"], "temperature": params["temperature"],
+              "top_p": params["top_p"], "top_k": params["top_k"], "stop": stop}
+        for _ in range(args.repeats):  # alternating, so that machine noise hits both alike
+            for label, fork in (("each", False), ("fork", True)):
+                backend = LlamaCppBatchedBackend(path, n_parallel=n_parallel, n_batch=n_batch,
+                                                 n_threads=args.threads)
+                backend.fork = fork
+                backend.complete_many([template.prefix + " x"], prefix=template.prefix,
+                                      seeds=[0], **kw)  # the prefix, not timed
+                t0 = time.perf_counter()
+                outs = backend.complete_many(rows, prefix=template.prefix, seeds=seeds, **kw)
+                seconds = time.perf_counter() - t0
+                backend.close()
+                prompt_tokens = sum(o["prompt_tokens"] for o in outs)
+                if label in side:
+                    side[label]["runs"].append(round(seconds, 2))
+                    continue
+                side[label] = {"runs": [round(seconds, 2)],
+                               "evaluated_per_passage": round(
+                                   sum(o["evaluated_tokens"] for o in outs) / n, 1),
+                               "gen_tokens_per_passage": round(
+                                   sum(o["gen_tokens"] for o in outs) / n, 1),
+                               "texts": [o["text"] for o in outs]}
+        for d in side.values():
+            seconds = statistics.median(d["runs"])
+            d.update(seconds=round(seconds, 2), per_passage_s=round(seconds / n, 3),
+                     per_query_s=round(seconds / len(rows), 3))
         same = sum(a == b for a, b in zip(side["each"].pop("texts"), side["fork"].pop("texts"),
                                           strict=True))
         out["k"].append({"k": k, "prompt_tokens_per_query": round(prompt_tokens / len(rows), 1),
@@ -177,9 +184,12 @@ def per_passage(name: str, args: argparse.Namespace, texts: list[str],
                                     for key, v in d.items()},
                          "rows_equal": f"{same}/{len(rows)}"})
     base = next((r for r in out["k"] if r["k"] == 1), out["k"][0])
-    # prompt rate measured for a suffix after the cached prefix, as the passages decode it
-    at = round(base["prompt_tokens_per_query"] - base["fork_evaluated_per_passage"] / base["k"])
-    rates = machine(path, n_batch, args.threads, [n_parallel], args.peak_tokens, max(at, 0))
+    # prompt rate measured for a suffix of the passages' mean length after the cached prefix,
+    # as the passages decode it
+    suffix = base["fork_evaluated_per_passage"] / base["k"]
+    at = round(base["prompt_tokens_per_query"] - suffix)
+    rates = machine(path, n_batch, args.threads, [n_parallel], args.peak_tokens, max(at, 0),
+                    chunk=round(suffix))
     out["machine"] = rates
     for r in out["k"]:
         floor = (r["fork_evaluated_per_passage"] / rates["prompt_tok_s"]

@@ -14,7 +14,9 @@ class AugmenterCost:
 
     ``acceptance`` is the share of generated queries that pass the filters (so n accepted pairs
     need n / acceptance generated ones); ``cached`` accepted queries already exist and cost
-    nothing to reuse.
+    nothing to reuse. ``prompt_share`` is the part of a query's time (at one query per passage)
+    spent on its passage's prompt, which the K queries of a passage pay once where the backend
+    shares that prompt (0: every query pays its own).
     """
 
     name: str
@@ -23,6 +25,7 @@ class AugmenterCost:
     params: int | None = None
     acceptance: float = 1.0
     cached: int = 0
+    prompt_share: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.queries_per_hour > 0:
@@ -32,6 +35,14 @@ class AugmenterCost:
             raise PlanError(f"augmenter {self.name!r}: acceptance must be in (0, 1]", "acceptance")
         if self.cached < 0:
             raise PlanError(f"augmenter {self.name!r}: cached must not be negative", "cached")
+        if not 0 <= self.prompt_share < 1:
+            raise PlanError(f"augmenter {self.name!r}: prompt_share must be in [0, 1)",
+                            "prompt_share")
+
+    def hours_per_query(self, per_passage: int = 1) -> float:
+        """Generation hours of one query when each passage gets ``per_passage`` of them."""
+        share = self.prompt_share
+        return (share / per_passage + 1.0 - share) / self.queries_per_hour
 
 
 @dataclass(frozen=True)
@@ -40,7 +51,8 @@ class CostModel:
 
     hours(n) = generated / queries_per_hour + generated / embed_per_hour + n / pairs_per_hour,
     with generated = max(n - cached, 0) / acceptance. ``embed_per_hour`` (filtering and
-    embedding) is optional; ``price_per_hour`` turns hours into money.
+    embedding) is optional; ``price_per_hour`` turns hours into money. ``per_passage`` queries
+    of each passage share its prompt (see ``AugmenterCost.prompt_share``).
     """
 
     augmenters: dict[str, AugmenterCost]
@@ -49,8 +61,11 @@ class CostModel:
     price_per_hour: float | None = None
     device: str = ""
     notes: list[str] = field(default_factory=list)
+    per_passage: int = 1
 
     def __post_init__(self) -> None:
+        if self.per_passage < 1:
+            raise PlanError("per_passage must be at least 1", "per_passage")
         if not self.training_pairs_per_hour > 0:
             raise PlanError("training pairs_per_hour must be positive", "pairs_per_hour")
         if self.embed_per_hour is not None and not self.embed_per_hour > 0:
@@ -75,7 +90,7 @@ class CostModel:
 
     def _rate(self, a: AugmenterCost) -> float:
         """Hours per generated query (generation plus filtering/embedding)."""
-        per = 1.0 / a.queries_per_hour
+        per = a.hours_per_query(self.per_passage)
         if self.embed_per_hour is not None:
             per += 1.0 / self.embed_per_hour
         return per
@@ -89,7 +104,8 @@ class CostModel:
         """Hours by stage for n accepted pairs."""
         a = self.augmenter(name)
         gen = self.generated(name, n)
-        out = {"generation": gen / a.queries_per_hour, "training": n / self.training_pairs_per_hour}
+        out = {"generation": gen * a.hours_per_query(self.per_passage),
+               "training": n / self.training_pairs_per_hour}
         out["filtering"] = gen / self.embed_per_hour if self.embed_per_hour else 0.0
         out["total"] = out["generation"] + out["filtering"] + out["training"]
         return out

@@ -28,6 +28,8 @@ FIELDS: dict[str, str] = {
     "queries_per_hour": "an augmenter's generation throughput",
     "acceptance": "an augmenter's share of generated queries that pass the filters",
     "cached": "an augmenter's accepted queries that already exist",
+    "prompt_share": "an augmenter's share of a query's time spent on its passage's prompt",
+    "per_passage": "the queries generated per passage",
     "pairs_per_hour": "the training throughput",
     "embed_per_hour": "the filtering and embedding throughput",
     "price_per_hour": "the price of one device-hour",

@@ -26,10 +26,11 @@ class CostInputs:
 def cost_model(profiles: Sequence[Any], retriever: str, *, device: str | None = None,
                price_per_hour: float | None = None, filter_per_hour: float | None = None,
                store: Store | None = None, corpus: str | None = None,
-               strategy: str = DEFAULT_STRATEGY) -> CostInputs:
+               strategy: str = DEFAULT_STRATEGY, per_passage: int = 1) -> CostInputs:
     """A planner cost model from engine profiles (the latest per augmenter; the training
     profile of ``retriever``, or the only one). With a store and corpus, each augmenter's
-    measured acceptance rate and its accepted queries already cached are used."""
+    measured acceptance rate and its accepted queries already cached are used.
+    ``per_passage`` queries of a passage share its prompt where the profile's backend does."""
     from engine.profiles import AugmenterProfile, TrainingProfile
 
     chosen = [p for p in profiles if device is None or p.device == device]
@@ -60,10 +61,10 @@ def cost_model(profiles: Sequence[Any], retriever: str, *, device: str | None = 
             acceptance, cached = _acceptance(store, corpus, name, strategy)
         with planner_errors():
             costs[name] = AugmenterCost(name, p.queries_per_hour, p.device, p.model_params,
-                                        acceptance, cached)
+                                        acceptance, cached, prompt_share=p.prompt_share)
     with planner_errors():
         model = CostModel(costs, t.pairs_per_hour, filter_per_hour, price_per_hour,
-                          device=device or "")
+                          device=device or "", per_passage=per_passage)
     sources = {n: f"{p.device or 'device not given'} ({p.source})" for n, p in aug.items()}
     sources["training"] = f"{t.device or 'device not given'} ({t.source}, {t.retriever})"
     # a profile that does not name its device is taken to be of the others' device

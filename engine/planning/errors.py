@@ -29,6 +29,8 @@ FLAGS = {
     "queries_per_hour": "--profiles",
     "acceptance": "--profiles",
     "cached": "--profiles",
+    "prompt_share": "--profiles",
+    "per_passage": "--per-passage",
     "pairs_per_hour": "--profiles",
     "embed_per_hour": "--filter-per-hour",
     "price_per_hour": "--price-per-hour",

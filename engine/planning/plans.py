@@ -39,9 +39,12 @@ def make_plan(budget: float, *, store: Store | None = None, corpus: str | None =
               device: str | None = None, price: float | None = None,
               filter_per_hour: float | None = None, metric: str = "ndcg@10",
               eval_mode: str | None = None, options: Any = None,
-              augmenters: Sequence[str] | None = None) -> MadePlan:
+              augmenters: Sequence[str] | None = None, per_passage: int = 1) -> MadePlan:
     """Plan from the store (``corpus``: its pilots and profiles) or from files (``pilots`` CSV
-    and ``profiles`` TOML); planner errors become user errors."""
+    and ``profiles`` TOML); planner errors become user errors. ``per_passage`` queries of each
+    passage are priced with their shared prompt (where the augmenter's backend shares it)."""
+    if per_passage < 1:
+        raise AugplanError("--per-passage must be at least 1")
     from engine.profiles import read_profiles, stored_profiles
     from planner import plan, resolve_weights
 
@@ -58,7 +61,7 @@ def make_plan(budget: float, *, store: Store | None = None, corpus: str | None =
                            "and of training)")
     inputs = cost_model(profile_list, retr, device=device, price_per_hour=price,
                         filter_per_hour=filter_per_hour, store=store, corpus=corpus,
-                        strategy=strategy or DEFAULT_STRATEGY)
+                        strategy=strategy or DEFAULT_STRATEGY, per_passage=per_passage)
     label = _metric_label(metric if pilots is None else "metric")
     eval_set, split_warning = _choice_eval_set(store, corpus, points, eval_set, weights)
     with planner_errors():
@@ -70,13 +73,28 @@ def make_plan(budget: float, *, store: Store | None = None, corpus: str | None =
                                + "; ".join(inputs.devices) + "): pick one with --device")
     if split_warning:
         result.warnings.append(split_warning)
+    measured_k = _pilot_per_passage(store, corpus, retr)
+    if measured_k and per_passage not in measured_k:
+        result.warnings.append(
+            f"priced at {per_passage} queries per passage, but the pilots were measured at "
+            f"{', '.join(map(str, sorted(measured_k)))}: the prediction is theirs (queries of "
+            "fewer passages may train differently); pilot at this --per-passage to know")
     human = [p.metric for p in points if p.kind == "human" and p.eval_set in w]
     meta = {"corpus": corpus, "retriever": retr, "metric": label,
             "eval_sets": [split_note(store, e) if store is not None else e for e in w],
             "cost_sources": inputs.sources, "devices": inputs.devices,
             "pilot_rows": len(points),
-            "human_reference": (sum(human) / len(human)) if human else None, "sample_seed": 0}
+            "human_reference": (sum(human) / len(human)) if human else None, "sample_seed": 0,
+            "per_passage": per_passage}
     return MadePlan(result, inputs.model, meta)
+
+
+def _pilot_per_passage(store: Store | None, corpus: str | None, retriever: str) -> set[int]:
+    """The queries per passage the store's synthetic pilot points of a corpus were made at."""
+    if store is None or corpus is None:
+        return set()
+    rows = store.pilots(corpus=corpus, retriever=retriever or None, kind="synthetic")
+    return {int(json.loads(p["config"] or "{}").get("per_passage", 1)) for p in rows}
 
 
 def _choice_eval_set(store: Store | None, corpus: str | None, points: Sequence[Any],
@@ -103,7 +121,8 @@ def plan_document(result: Any, meta: dict[str, Any]) -> dict[str, Any]:
     doc = result.to_dict()
     doc.update(corpus=meta["corpus"], retriever=meta["retriever"], metric_name=meta["metric"],
                cost_sources=meta["cost_sources"], human_reference=meta["human_reference"],
-               sample_seed=meta["sample_seed"], eval_sets=meta.get("eval_sets", []))
+               sample_seed=meta["sample_seed"], eval_sets=meta.get("eval_sets", []),
+               per_passage=meta.get("per_passage", 1))
     return doc
 
 
@@ -156,7 +175,7 @@ def execute_plan(store: Store, plan: dict[str, Any], out: Path, *,
                            augmenters=(plan["augmenter"],),
                            strategy=plan.get("strategy") or DEFAULT_STRATEGY,
                            scales=(n,), sample_seed=int(plan.get("sample_seed", 0)),
-                           backend=backend)
+                           per_passage=int(plan.get("per_passage", 1)), backend=backend)
     pairs, keys, generated = select_pairs(store, request, plan["augmenter"], n,
                                           models_dir=models_dir, on_event=on_event)
     frame = pl.DataFrame({"query": [q for q, _ in pairs], "passage": [t for _, t in pairs],

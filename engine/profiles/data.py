@@ -72,6 +72,20 @@ class AugmenterProfile:
     def name(self) -> str:
         return self.augmenter
 
+    @property
+    def prompt_share(self) -> float:
+        """The part of a query's time spent on its passage's prompt, where the backend measured
+        decodes the prompt once for every query of a passage (the batched llama.cpp backend:
+        ``params`` say so, or name its slots), else 0. From the profile's two passes: prompt
+        evaluation alone, then full generation."""
+        p = self.params
+        shares = p.get("shares_passage_prompt", p.get("n_parallel") is not None
+                       and self.backend == "llama.cpp")
+        prompt, total = p.get("prompt_seconds"), p.get("generate_seconds")
+        if not shares or not prompt or not total or total <= 0:
+            return 0.0
+        return min(max(float(prompt) / float(total), 0.0), 0.99)
+
     def to_row(self) -> dict[str, Any]:
         row = _empty_row()
         row.update(

@@ -283,6 +283,8 @@ def _settings(
         "prompt_tokens": int(passes.gen_prompt_tokens),
         "evaluated_prompt_tokens": int(passes.evaluated_tokens),
         "gen_tokens": int(passes.gen_tokens), "empty": int(passes.empty), "corpus": corpus,
+        # the K queries of a passage decode its prompt once (see AugmenterProfile.prompt_share)
+        "shares_passage_prompt": bool(getattr(instance, "fork", False)),
     }
     if entry is not None:
         settings["model_sha256"] = entry.sha256

@@ -67,7 +67,21 @@ def test_measure_augmenter_fields(measured) -> None:
     assert s["prompt_tokens"] > 4 * 100 and s["gen_tokens"] > 0 and s["max_tokens"] == 48
     assert s["model_sha256"] == catalogue.get_entry(SMOL).sha256
     assert s["corpus"] == "scifact"  # the store holds no corpus: SciFact from the data folder
+    # the batched backend decodes a passage's prompt once for all its queries: the profile
+    # says how much of a query's time that prompt is
+    assert s["shares_passage_prompt"] is True
+    assert p.prompt_share == pytest.approx(s["prompt_seconds"] / s["generate_seconds"])
+    assert 0 < p.prompt_share < 1
     assert p.measured_at.endswith("+00:00")
+
+
+def test_prompt_share_only_where_the_backend_shares_the_prompt() -> None:
+    timed = {"prompt_seconds": 3.0, "generate_seconds": 4.0}
+    assert _aug(params={**timed, "shares_passage_prompt": True}).prompt_share == 0.75
+    assert _aug(params={**timed, "shares_passage_prompt": False}).prompt_share == 0.0
+    assert _aug(params={**timed, "n_parallel": 4}).prompt_share == 0.75  # batched llama.cpp
+    assert _aug(params={**timed, "batch_size": 8}, backend="transformers").prompt_share == 0.0
+    assert _aug(params={"shares_passage_prompt": True}).prompt_share == 0.0  # not timed
 
 
 def test_bench_corpus_rule(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import math
 import pickle
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -165,6 +166,26 @@ def test_cost_arithmetic_is_exact() -> None:
         AugmenterCost("x", 0.0)
     with pytest.raises(PlanError, match="acceptance"):
         AugmenterCost("x", 10.0, acceptance=1.5)
+
+
+def test_queries_of_one_passage_share_its_prompt() -> None:
+    """K queries per passage pay the passage's prompt once where the backend shares it: at a
+    prompt share of 0.6, a query at K = 3 costs 0.6 / 3 + 0.4 = 0.6 of one at K = 1."""
+    a = AugmenterCost("a", 1000.0, prompt_share=0.6)
+    assert a.hours_per_query(1) == pytest.approx(1 / 1000)
+    assert a.hours_per_query(3) == pytest.approx(0.6 / 1000)
+    assert AugmenterCost("b", 1000.0).hours_per_query(8) == pytest.approx(1 / 1000)
+    one = CostModel({"a": a}, training_pairs_per_hour=10_000.0)
+    three = replace(one, per_passage=3)
+    assert three.breakdown("a", 300)["generation"] == pytest.approx(0.18)
+    assert three.breakdown("a", 300)["training"] == one.breakdown("a", 300)["training"]
+    for n in (10.0, 300.0, 5000.0):
+        assert three.max_scale("a", three.hours("a", n)) == pytest.approx(n)
+    assert three.max_scale("a", 1.0) > one.max_scale("a", 1.0)
+    with pytest.raises(PlanError, match="prompt_share"):
+        AugmenterCost("x", 10.0, prompt_share=1.0)
+    with pytest.raises(PlanError, match="per_passage"):
+        CostModel({"a": a}, 1.0, per_passage=0)
 
 
 def test_nice_scale() -> None:

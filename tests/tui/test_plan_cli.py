@@ -59,6 +59,28 @@ def test_plan_json_from_files(files) -> None:
     assert saved["scale"] == doc["scale"] and saved["augmenter"] == doc["augmenter"]
 
 
+def test_plan_prices_queries_per_passage(files) -> None:
+    """--per-passage K prices K queries of a passage with its prompt paid once, where the
+    profile's backend shares it (here 80% of a query's time is its prompt): the same budget
+    buys more queries, and the plan carries K for `augplan run`."""
+    root, pilots, _, env = files
+    shared = root / "shared.toml"
+    shared.write_text(PROFILES.replace(
+        "params = 134515008\n", "params = 134515008\n\n[augmenters.smollm2-135m.settings]\n"
+        "shares_passage_prompt = true\nprompt_seconds = 8.0\ngenerate_seconds = 10.0\n"))
+    docs = {}
+    for k in (1, 3):
+        docs[k] = json.loads(ok(run(["plan", "--pilots", str(pilots), "--profiles", str(shared),
+                                     "--augmenters", "smollm2-135m", "--budget-gpu-hours",
+                                     "0.01", "--per-passage", str(k), "--format", "json",
+                                     "--bootstrap", "100"], env)))
+    assert docs[1]["per_passage"] == 1 and docs[3]["per_passage"] == 3
+    assert docs[3]["scale"] > docs[1]["scale"]
+    msg = user_error(run(["plan", "--pilots", str(pilots), "--profiles", str(shared),
+                          "--budget-gpu-hours", "0.01", "--per-passage", "0"], env))
+    assert "--per-passage must be at least 1" in msg
+
+
 def test_plan_table_plot_and_terminal_plot(files) -> None:
     root, pilots, profiles, env = files
     png = root / "plan.png"

@@ -81,6 +81,9 @@ def plan_cmd(
     filter_per_hour: Annotated[float | None, typer.Option(
         "--filter-per-hour", help="Filtering/embedding throughput in queries per hour "
         "(counted in the cost when given).")] = None,
+    per_passage: Annotated[int, typer.Option(
+        "--per-passage", help="Queries per passage to price (their passage's prompt is "
+        "decoded once where the augmenter's backend shares it).")] = 1,
     metric: MetricOpt = "ndcg@10",
     eval_mode: ModeOpt = None,
     bootstrap: BootOpt = 1000,
@@ -122,7 +125,7 @@ def plan_cmd(
         options=planning.plan_options(risk=risk, confidence=confidence, bootstrap=bootstrap,
                                       saturation_fraction=saturation,
                                       max_extrapolation=max_extrapolation, seed=seed),
-        augmenters=split_names(augmenters))
+        augmenters=split_names(augmenters), per_passage=per_passage)
     _show_plan(made, fmt=fmt, output=output, plot=plot, terminal_plot=terminal_plot)
 
 
@@ -209,6 +212,9 @@ def print_plan(result: Any, meta: dict[str, Any]) -> None:
               f"objective {', '.join(f'{k} {v:g}' for k, v in result.objective.items())}):")
     if meta.get("eval_sets"):
         out.print(f"[dim]chosen on {'; '.join(meta['eval_sets'])}[/dim]", highlight=False)
+    if meta.get("per_passage", 1) > 1:
+        out.print(f"[dim]priced at {meta['per_passage']} queries per passage (one prompt "
+                  "each passage where the augmenter's backend shares it)[/dim]", highlight=False)
     out.print(result.explanation, highlight=False)
     if meta.get("human_reference") is not None:
         out.print(f"[dim]reference: trained on the corpus' human pairs "
