@@ -133,9 +133,10 @@ def per_passage(name: str, args: argparse.Namespace, texts: list[str],
     """K sampled queries per passage (each row its own seed, temperature 0.8 as ``augplan
     generate`` samples when K > 1), with every prompt decoded on its own (today's path,
     ``fork = False``) and with the K twins forking from one decode of the prompt, against the
-    prompt floor of this machine: the tokens each passage must decode at the measured prompt
-    rate plus its generated tokens at the measured decode rate of ``n_parallel`` sequences.
-    The shared prefix is decoded before the clock starts, on both paths."""
+    prompt floor of this machine: the passage's prompt tokens (after the shared prefix) once at
+    the measured prompt rate plus its K queries' generated tokens at the measured decode rate
+    of ``n_parallel`` sequences. The prefix is decoded before the clock starts, on both
+    paths."""
     models_dir = Path(args.models_dir) if args.models_dir else None
     path = catalogue.verify(name, models_dir)
     params = dict(GenerateRequest(corpus="", augmenter=name).sampling_params(template),
@@ -192,7 +193,8 @@ def per_passage(name: str, args: argparse.Namespace, texts: list[str],
                     chunk=round(suffix))
     out["machine"] = rates
     for r in out["k"]:
-        floor = (r["fork_evaluated_per_passage"] / rates["prompt_tok_s"]
+        # the passage's prompt once (its suffix after the prefix), then every query's tokens
+        floor = (suffix / rates["prompt_tok_s"]
                  + r["fork_gen_tokens_per_passage"] / rates["decode_tok_s"][n_parallel])
         r["floor_per_passage_s"] = round(floor, 3)
         r["fork_over_floor"] = round(r["fork_per_passage_s"] / floor, 3)

@@ -51,15 +51,16 @@ def new_sampler(*, temperature: float, top_p: float, top_k: int, seed: int) -> A
 
 @dataclass
 class Seq:
-    """One prompt while it is in a slot."""
+    """One prompt while it is in a slot (or, a twin, waiting for a sibling's slot)."""
 
     index: int  # position in the caller's list
-    slot: int  # llama.cpp sequence id
+    slot: int  # llama.cpp sequence id (-1 while waiting)
     pos: int  # position of the next token to decode
     sampler: Any | None  # llama-cpp-python LlamaSampler, None for greedy
     out: list[int] = field(default_factory=list)
     text: bytearray = field(default_factory=bytearray)
     last: int | None = None  # sampled token not yet decoded
+    group: int = -1  # the first prompt of its twins (equal tokens), -1 for none
 
 
 @dataclass
@@ -83,6 +84,8 @@ class Call:
     queue: deque[int] = field(init=False)
     free: list[int] = field(init=False)  # popped from the end: lowest slot first
     active: list[Seq] = field(default_factory=list)
+    #: twins whose first token is sampled, waiting for a sibling's slot, by group
+    waiting: dict[int, deque[Seq]] = field(default_factory=dict)
     results: list[BatchedCompletion | None] = field(init=False)
     stats: dict[str, int] = field(
         default_factory=lambda: {"decode_calls": 0, "decoded_tokens": 0}

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import ctypes
 import time
+from collections import deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -360,13 +361,15 @@ class LlamaCppBatchedBackend:
         finally:
             for seq in call.active:
                 self._lib.llama_memory_seq_rm(self._mem, seq.slot, self._held[seq.slot], -1)
+            for seq in [*call.active, *(s for w in call.waiting.values() for s in w)]:
                 if seq.sampler is not None:
                     seq.sampler.close()
 
     def _fill(self, call: Call) -> None:
         """Start waiting prompts in the free slots, in order. A prompt with twins (equal
         tokens) waits until it and its twins (as many as there are slots) can start together,
-        unless nothing is running, so that their tokens are decoded once."""
+        unless nothing is running, so that their tokens are decoded once; twins beyond the
+        slots take their siblings' slots over as these finish."""
         while call.free and (index := call.pending()) is not None:
             twins = call.twins(index)
             if len(call.free) < min(1 + len(twins), call.n_slots) and call.active:
@@ -374,9 +377,9 @@ class LlamaCppBatchedBackend:
             call.take(index)
             slot = call.free.pop()
             forks = []
-            for twin in twins[: len(call.free)]:
+            for twin in twins:
                 call.take(twin)
-                forks.append((twin, call.free.pop()))
+                forks.append((twin, call.free.pop() if call.free else -1))
             self._start(call, index, slot, forks)
 
     def _start(self, call: Call, index: int, slot: int,
@@ -386,7 +389,9 @@ class LlamaCppBatchedBackend:
         ``forks`` (a prompt with the same tokens) gets a copy of the slot's stream
         (``llama_memory_seq_cp``, nothing recomputed) and samples its first token from the same
         logits with its own sampler: its cells and logits are those it would have computed
-        itself, so its row is the one it would have been alone."""
+        itself, so its row is the one it would have been alone. A twin without a slot (-1:
+        more twins than slots) samples its first token now and waits; it takes over the slot
+        of the first sibling to finish, cut back to the prompt (see ``_finish``)."""
         self._place(slot, call.shared[index])
         seq = call.new_seq(index, slot)
         last = 0
@@ -397,18 +402,35 @@ class LlamaCppBatchedBackend:
             seq.pos += len(chunk)
         started = [seq]
         for twin, twin_slot in forks:
-            # a copy between streams replaces the target stream with the whole source stream
-            self._lib.llama_memory_seq_cp(self._mem, slot, twin_slot, -1, -1)
-            self._held[twin_slot] = call.shared[index]
+            if twin_slot >= 0:
+                # a copy between streams replaces the target stream with the whole source one
+                self._lib.llama_memory_seq_cp(self._mem, slot, twin_slot, -1, -1)
+                self._held[twin_slot] = call.shared[index]
             call.evaluated[twin] = 0
             fork = call.new_seq(twin, twin_slot)
-            fork.pos = seq.pos
+            fork.pos, fork.group = seq.pos, index
             started.append(fork)
-        for s in started:
-            if self._accept(call, s, self._sample(s, last)):
-                self._finish(call, s)
+        seq.group = index if forks else -1
+        done = [self._accept(call, s, self._sample(s, last)) for s in started]
+        waiting: deque[Seq] = deque()
+        for s, ended in zip(started, done, strict=True):
+            if s.slot >= 0:
+                continue
+            if ended:  # done at its first token: it never needs a slot
+                call.record(s)
+                if s.sampler is not None:
+                    s.sampler.close()
             else:
+                waiting.append(s)
+        if waiting:
+            call.waiting[index] = waiting
+        for s, ended in zip(started, done, strict=True):
+            if s.slot < 0:
+                continue
+            if not ended:
                 call.active.append(s)
+            elif (nxt := self._finish(call, s)) is not None:
+                call.active.append(nxt)
 
     def _step(self, call: Call) -> None:
         """One generation step: a token for every live sequence, in one llama_decode (one per
@@ -434,7 +456,8 @@ class LlamaCppBatchedBackend:
         still: list[Seq] = []
         for tok, seq in zip(sampled, active, strict=True):
             if self._accept(call, seq, tok):
-                self._finish(call, seq)
+                if (nxt := self._finish(call, seq)) is not None:
+                    still.append(nxt)
             else:
                 still.append(seq)
         call.active = still
@@ -445,13 +468,22 @@ class LlamaCppBatchedBackend:
             return True
         return call.accept(seq, tok, self._piece(tok))
 
-    def _finish(self, call: Call, seq: Seq) -> None:
-        """Record a done sequence, cut its slot back to the prefix and free the slot."""
+    def _finish(self, call: Call, seq: Seq) -> Seq | None:
+        """Record a done sequence. A twin waiting for its group takes the slot over, cut back
+        to their prompt (the cells of the prompt are the twin's own), and is returned; else
+        the slot is cut back to the prefix and freed."""
         call.record(seq)
-        self._lib.llama_memory_seq_rm(self._mem, seq.slot, self._held[seq.slot], -1)
-        call.release(seq.slot)
         if seq.sampler is not None:
             seq.sampler.close()
+        queue = call.waiting.get(seq.group)
+        if queue:
+            twin = queue.popleft()
+            twin.slot = seq.slot
+            self._lib.llama_memory_seq_rm(self._mem, seq.slot, twin.pos, -1)
+            return twin
+        self._lib.llama_memory_seq_rm(self._mem, seq.slot, self._held[seq.slot], -1)
+        call.release(seq.slot)
+        return None
 
     def close(self) -> None:
         self._free_context()

@@ -137,7 +137,8 @@ def test_queries_of_one_passage_fork_from_one_decode(
 ) -> None:
     """K queries of one passage (equal prompts, each with its own seed) decode the prompt once
     and fork: each row is the row its seed gives alone, and only the first of each passage
-    pays for its tokens. With more twins than slots the rest fork from a second decode."""
+    pays for its tokens. With more twins than slots the rest take their siblings' slots over
+    as these finish, still from the one decode."""
     k, passages = 3, rendered[:4]
     prompts_k = [p for p in passages for _ in range(k)]
     seeds = [7000 + i for i in range(len(prompts_k))]
@@ -157,12 +158,16 @@ def test_queries_of_one_passage_fork_from_one_decode(
     assert all(paid[i] > 0 for i in range(0, len(paid), k))
     assert all(paid[i] == 0 for i in range(len(paid)) if i % k)
     assert sum(paid) < sum(c["evaluated_tokens"] for c in each) / 2
-    # ten twins, eight slots: eight fork from one decode, two from another
-    many = batched.complete_many([passages[0]] * 10, prefix=template.prefix,
-                                 seeds=list(range(10)), **SAMPLED)
-    assert sum(c["evaluated_tokens"] > 0 for c in many) == 2
-    assert many[9]["text"] == batched.complete_many([passages[0]], prefix=template.prefix,
-                                                    seeds=[9], **SAMPLED)[0]["text"]
+    # twelve twins, eight slots: all from one decode; the last four wait for a sibling's slot
+    many = batched.complete_many([passages[0]] * 12 + [passages[1]], prefix=template.prefix,
+                                 seeds=list(range(13)), **SAMPLED)
+    assert [c["evaluated_tokens"] > 0 for c in many] == [True] + [False] * 11 + [True]
+    for j in (7, 8, 11):
+        alone = batched.complete_many([passages[0]], prefix=template.prefix, seeds=[j],
+                                      **SAMPLED)[0]
+        assert many[j]["text"] == alone["text"]
+    assert many[12]["text"] == batched.complete_many([passages[1]], prefix=template.prefix,
+                                                     seeds=[12], **SAMPLED)[0]["text"]
 
 
 def test_single_complete_without_prefix(
