@@ -171,3 +171,22 @@ class Call:
             r["seconds"] = seconds_each
             out.append(r)
         return out
+
+
+def checked_prefix(
+    prompts: list[str], prefix: str | None, *, max_tokens: int, temperature: float,
+    seeds: Sequence[int],
+) -> str | None:
+    """The call's arguments checked; returns the prefix (None for none or an empty one)."""
+    if len(seeds) != len(prompts):
+        raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds")
+    if max_tokens < 1:
+        raise ValueError("max_tokens must be at least 1")
+    if temperature < 0:
+        raise ValueError("temperature must not be negative")
+    if not prefix:
+        return None
+    for i, p in enumerate(prompts):
+        if not p.startswith(prefix):
+            raise ValueError(f"prompt {i} does not start with the given prefix")
+    return prefix

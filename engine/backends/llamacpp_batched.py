@@ -46,7 +46,13 @@ from typing import Any
 
 import numpy as np
 
-from engine.backends._batched_call import BatchedCompletion, Call, Seq, common_prefix
+from engine.backends._batched_call import (
+    BatchedCompletion,
+    Call,
+    Seq,
+    checked_prefix,
+    common_prefix,
+)
 from engine.backends.llamacpp import open_llama
 from engine.device import default_threads
 
@@ -309,7 +315,7 @@ class LlamaCppBatchedBackend:
         first prompt of the call that paid for them.
         """
         t0 = time.perf_counter()
-        prefix = _checked_prefix(prompts, prefix, max_tokens=max_tokens,
+        prefix = checked_prefix(prompts, prefix, max_tokens=max_tokens,
                                  temperature=temperature, seeds=seeds)
         if not prompts:
             return []
@@ -492,21 +498,3 @@ class LlamaCppBatchedBackend:
             self._batch_live = False
         self.llm.close()
 
-
-def _checked_prefix(
-    prompts: list[str], prefix: str | None, *, max_tokens: int, temperature: float,
-    seeds: Sequence[int],
-) -> str | None:
-    """The call's arguments checked; returns the prefix (None for none or an empty one)."""
-    if len(seeds) != len(prompts):
-        raise ValueError(f"{len(prompts)} prompts but {len(seeds)} seeds")
-    if max_tokens < 1:
-        raise ValueError("max_tokens must be at least 1")
-    if temperature < 0:
-        raise ValueError("temperature must not be negative")
-    if not prefix:
-        return None
-    for i, p in enumerate(prompts):
-        if not p.startswith(prefix):
-            raise ValueError(f"prompt {i} does not start with the given prefix")
-    return prefix
