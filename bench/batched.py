@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from engine import catalogue, prompts
+from engine.backends.factory import BATCHED_SETTINGS
 from engine.backends.llamacpp import open_llama
 from engine.backends.llamacpp_batched import LlamaCppBatchedBackend, common_prefix
 from engine.datasets import locate
@@ -142,8 +143,7 @@ def per_passage(name: str, args: argparse.Namespace, texts: list[str],
     params = dict(GenerateRequest(corpus="", augmenter=name).sampling_params(template),
                   temperature=0.8)
     stop, n = list(template.stop), len(texts)
-    n_batch = 128 if name.startswith("gemma") else 256  # as engine.generate.open_backend
-    n_parallel = 4  # as engine.generate.open_backend
+    n_batch, n_parallel = BATCHED_SETTINGS["n_batch"], BATCHED_SETTINGS["n_parallel"]
     out: dict[str, Any] = {"augmenter": name, "passages": n, "threads": args.threads,
                            "n_parallel": n_parallel, "n_batch": n_batch, "k": []}
     print(f"\n== {name}: {n} passages x K sampled queries, {args.threads} threads")

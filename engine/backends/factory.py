@@ -14,7 +14,7 @@ from typing import Any
 from engine.backends.base import Backend
 from store.errors import AugplanError
 
-__all__ = ["BACKENDS", "DEFAULT_KIND", "BackendConstructor", "make_backend"]
+__all__ = ["BACKENDS", "BATCHED_SETTINGS", "DEFAULT_KIND", "BackendConstructor", "make_backend"]
 
 DEFAULT_KIND = "llama.cpp"
 
@@ -35,13 +35,15 @@ def _llamacpp(
 
     _augmenter_entry(augmenter)
     path = catalogue.verify(augmenter, models_dir)
-    kw.setdefault("n_batch", 256)
-    # Up to 4 sequences per step keeps greedy outputs identical to the sequential reference:
-    # with more, llama.cpp's CPU matmul for Q5_0/Q8_0 weights takes a kernel path that rounds
-    # differently (Qwen2.5-0.5B agreed on 60/64 queries at 8, 59/64 at 16, 64/64 at 4), and on
-    # 2 cores going past 4 was at most 4% faster, since prompt evaluation dominates.
-    kw.setdefault("n_parallel", 4)
-    return LlamaCppBatchedBackend(path, **kw)
+    return LlamaCppBatchedBackend(path, **{**BATCHED_SETTINGS, **kw})
+
+
+#: The batched backend's settings unless a caller gives its own. Up to 4 sequences per step
+#: keeps greedy outputs identical to the sequential reference: with more, llama.cpp's CPU
+#: matmul for Q5_0/Q8_0 weights takes a kernel path that rounds differently (Qwen2.5-0.5B
+#: agreed on 60/64 queries at 8, 59/64 at 16, 64/64 at 4), and on 2 cores going past 4 was at
+#: most 4% faster, since prompt evaluation dominates.
+BATCHED_SETTINGS = {"n_batch": 256, "n_parallel": 4}
 
 
 def _llamacpp_sequential(
