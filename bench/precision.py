@@ -1,9 +1,10 @@
 """Benchmark: MiniLM encoding of SciFact abstracts in float32, under bf16 autocast, and with
 bf16 weights, on this CPU (seconds, speed ratio against float32, largest embedding difference).
 
-Decides the bf16 rule of ``engine/device.py`` (what ``--precision auto`` picks for pilots,
-evaluation and passage encoding on the CPU): bf16 only where it is faster (CPUs with AMX tiles);
-on AVX512-BF16 alone it was slower here (11.0 s against 7.6 s in float32).
+The evidence behind the bf16 rule of ``engine/device.py`` (what ``--precision auto`` picks for
+pilots, evaluation and passage encoding on the CPU): bf16 only where it is faster, decided per
+machine by a cached calibration; on AVX512-BF16 alone it was slower (11.0 s against 7.6 s in
+float32), with AMX tiles faster.
 
     .venv/bin/python bench/precision.py [--texts 256] [--data-dir DIR] [--out FILE]
 """
@@ -27,7 +28,7 @@ def main() -> None:
     from sentence_transformers import SentenceTransformer
 
     from engine import catalogue
-    from engine.device import bf16_faster, cpu_flags, device_name
+    from engine.device import bf16_faster, calibrate_cpu, cpu_flags, device_name
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--texts", type=int, default=256)
@@ -56,7 +57,7 @@ def main() -> None:
     cast, t_cast = encode()
     result = {
         "device": device_name(), "threads": torch.get_num_threads(), "texts": len(texts),
-        "auto_picks_bf16": bf16_faster("cpu"),
+        "auto_picks_bf16": bf16_faster("cpu"), "calibration": calibrate_cpu(),
         "amx": sorted(f for f in cpu_flags() if f.startswith("amx")),
         "avx512_bf16": "avx512_bf16" in cpu_flags(),
         "fp32_s": round(t32, 2),

@@ -7,8 +7,8 @@
   corpus it appears in; an interrupted run keeps what it had encoded (written in chunks).
 * Precision: :func:`encode` runs the embedder under bfloat16 autocast or in float32. ``auto``
   (the default) follows :func:`engine.device.bf16_faster` for the embedder's device (the CPU):
-  bf16 only with AMX tiles, where it is faster; ``bfloat16`` asks for it wherever the CPU runs
-  it natively (AVX-512 or AMX; nDCG@10 on SciFact moved by 6e-4); ``float32`` never uses it.
+  bf16 only where this machine's cached calibration measured it faster; ``bfloat16`` asks for
+  it wherever the CPU runs it natively (AVX-512 or AMX; nDCG@10 on SciFact moved by 6e-4); ``float32`` never uses it.
 * Vector columns: helpers between Arrow fixed-size-list columns and numpy matrices.
 """
 

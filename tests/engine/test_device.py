@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from engine import device
 
-SAPPHIRE_RAPIDS = "fpu sse2 avx2 avx512f avx512bw avx512_bf16 amx_bf16 amx_tile amx_int8"
-COOPER_LAKE = "fpu sse2 avx2 avx512f avx512bw avx512_bf16"  # AVX512-BF16, no AMX tiles
 ZEN3 = "fpu sse2 avx2 fma"
 
 
@@ -28,22 +27,76 @@ def cpu_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(device, "cuda_available", lambda: False)
 
 
-@pytest.mark.parametrize(("flags", "bf16"), [
-    (SAPPHIRE_RAPIDS, True),
-    (COOPER_LAKE, False),  # bench/precision.py: bf16 11.0 s against 7.6 s in float32 here
-    (ZEN3, False),
-    ("amx_bf16 avx512_bf16", False),  # no tiles, no AMX
-    ("", False),
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh AUGPLAN_HOME: no calibration cached yet."""
+    monkeypatch.setenv("AUGPLAN_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+@pytest.mark.parametrize(("fp32_s", "bf16_s", "bf16"), [
+    (7.6, 11.0, False),  # AVX512-BF16 without AMX (bench/precision.py): slower
+    (1.0, 0.95, False),  # faster, but not by BF16_MIN_SPEEDUP
+    (1.0, 0.4, True),  # AMX tiles
 ])
-def test_bf16_rule_on_cpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cpu_only: None,
-                           flags: str, bf16: bool) -> None:
-    monkeypatch.setattr(device, "CPUINFO", cpuinfo(tmp_path, flags))
-    assert device.cpu_flags() == frozenset(flags.split())
+def test_cpu_bf16_is_decided_by_a_measurement_cached_per_machine(
+        home: Path, monkeypatch: pytest.MonkeyPatch, cpu_only: None,
+        fp32_s: float, bf16_s: float, bf16: bool) -> None:
+    monkeypatch.setattr(device, "cpu_bf16_supported", lambda: True)
+    calls: list[int] = []
+
+    def measure() -> dict[str, float]:
+        calls.append(1)
+        return {"fp32_s": fp32_s, "bf16_s": bf16_s}
+
+    entry = device.calibrate_cpu(measure)
+    assert entry["bf16_faster"] is bf16 and entry["speedup"] == round(fp32_s / bf16_s, 3)
+    assert calls == [1]
+    cached = json.loads(device.calibration_path().read_text())
+    assert cached[device.calibration_key()]["bf16_faster"] is bf16
+    # every later question is answered from the cache, in this process or the next
+    assert device.calibrate_cpu(measure)["bf16_faster"] is bf16 and calls == [1]
+    monkeypatch.setattr(device, "time_bf16_vs_fp32", lambda: pytest.fail("measured again"))
     assert device.cpu_bf16_faster() is bf16
     assert device.bf16_faster() is bf16 and device.bf16_faster("cpu") is bf16
     assert device.auto_precision() == ("bf16" if bf16 else "fp32")
-    # the same answer from the flags alone
-    assert device.bf16_faster("cpu", flags=flags.split()) is bf16
+    # another machine (other threads, flags, CPU or torch) is measured anew, in the same file
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, threads - 1) if threads > 1 else 2)
+    try:
+        device.calibrate_cpu(measure)
+    finally:
+        torch.set_num_threads(threads)
+    assert calls == [1, 1] and len(json.loads(device.calibration_path().read_text())) == 2
+
+
+def test_without_native_bf16_the_cpu_answer_is_fp32_unmeasured(
+        home: Path, monkeypatch: pytest.MonkeyPatch, cpu_only: None) -> None:
+    monkeypatch.setattr(device, "cpu_bf16_supported", lambda: False)
+    entry = device.calibrate_cpu(lambda: pytest.fail("nothing to measure"))
+    assert entry["bf16_faster"] is False and "native" in entry["reason"]
+    assert device.auto_precision() == "fp32"
+
+
+def test_a_broken_or_unwritable_cache_is_measured_again(
+        home: Path, monkeypatch: pytest.MonkeyPatch, cpu_only: None) -> None:
+    monkeypatch.setattr(device, "cpu_bf16_supported", lambda: True)
+    home.mkdir()
+    device.calibration_path().write_text("{not json")
+    entry = device.calibrate_cpu(lambda: {"fp32_s": 1.0, "bf16_s": 0.5})
+    assert entry["bf16_faster"] is True
+    assert json.loads(device.calibration_path().read_text())  # rewritten whole
+    (home / "a-file").write_text("")
+    monkeypatch.setenv("AUGPLAN_HOME", str(home / "a-file" / "home"))  # cannot be created
+    assert device.calibrate_cpu(lambda: {"fp32_s": 1.0, "bf16_s": 2.0})["bf16_faster"] is False
+    assert not device.calibration_path().exists()
+
+
+def test_the_real_measurement_times_both_precisions() -> None:
+    t = device.time_bf16_vs_fp32(reps=1)
+    assert t["fp32_s"] > 0 and t["bf16_s"] > 0
 
 
 def test_bf16_rule_on_gpus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -54,12 +107,13 @@ def test_bf16_rule_on_gpus(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> N
         assert device.device_kind() == "cuda"
         assert device.bf16_faster() is supported and device.bf16_faster("cuda:0") is supported
         assert device.auto_precision() == ("bf16" if supported else "fp32")
-        assert device.bf16_faster("cpu") is False  # the CPU still has no AMX
+        monkeypatch.setattr(device, "cpu_bf16_faster", lambda: False)
+        assert device.bf16_faster("cpu") is False  # the CPU's own answer
     assert device.bf16_faster("mps") is False
 
 
 def test_unreadable_cpuinfo_means_no_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                           cpu_only: None) -> None:
+                                           cpu_only: None, home: Path) -> None:
     monkeypatch.setattr(device, "CPUINFO", tmp_path / "missing")
     assert device.cpu_flags() == frozenset()
     assert device.auto_precision() == "fp32"
@@ -74,10 +128,13 @@ def test_cpu_and_device_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert device.device_kind() == "cpu"
 
 
-def test_the_real_machine_answers_consistently() -> None:
+def test_the_real_machine_answers_consistently(home: Path) -> None:
     flags = device.cpu_flags()
     assert device.cpu_flags() is flags  # read once
-    assert device.cpu_bf16_faster() is (device.AMX_BF16 <= flags)
+    entry = device.calibrate_cpu()
+    assert device.cpu_bf16_faster() is entry["bf16_faster"]
+    if not device.cpu_bf16_supported():
+        assert entry["bf16_faster"] is False
     assert device.auto_precision() in ("bf16", "fp32")
     assert isinstance(device.cpu_bf16_supported(), bool)
     assert device.device_name()

@@ -69,7 +69,7 @@ def filter_cmd(
     max_words: Annotated[int, typer.Option("--max-words")] = 40,
     float32: Annotated[bool, typer.Option(
         "--float32", help="Encode passages in float32 (default: bfloat16 autocast where it "
-        "is faster, i.e. on CPUs with AMX).")]
+        "measured faster on this machine; see calibration.json).")]
     = False,
     recheck: Annotated[bool, typer.Option(
         "--recheck", help="Measure rows filtered or marked duplicate before again.")]
