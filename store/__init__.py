@@ -5,8 +5,9 @@ The only package that imports lancedb. Callers describe rows with typed selectio
 """
 
 from store._db import Store
-from store._util import default_path, now
+from store._util import default_location, default_path, is_remote, now
 from store.errors import AugplanError
 from store.selection import STATUSES, Selection
 
-__all__ = ["STATUSES", "AugplanError", "Selection", "Store", "default_path", "now"]
+__all__ = ["STATUSES", "AugplanError", "Selection", "Store", "default_location", "default_path",
+           "is_remote", "now"]

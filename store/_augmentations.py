@@ -34,10 +34,9 @@ class AugmentationsMixin:
         if rows.num_rows == 0:
             return 0
         rows = dedup_rows(rows.cast(self._schema("augmentations")), "uid")
-        tbl = self.table("augmentations")
-        before = tbl.count_rows()
-        tbl.merge_insert("uid").when_not_matched_insert_all().execute(rows, on_bad_vectors="null")
-        return tbl.count_rows() - before
+        result = self.table("augmentations").merge_insert("uid").when_not_matched_insert_all(
+        ).execute(rows, on_bad_vectors="null")
+        return int(result.num_inserted_rows)
 
     def update_augmentations(self, rows: pa.Table) -> None:
         """Rewrite existing rows (vectors, status, reason...), matched on ``uid``; full rows."""
@@ -54,10 +53,9 @@ class AugmentationsMixin:
         if rows.num_rows == 0:
             return 0
         rows = dedup_rows(rows.cast(self._schema("passage_vectors")), "passage_hash")
-        tbl = self.table("passage_vectors")
-        before = tbl.count_rows()
-        tbl.merge_insert(["passage_hash", "embedder"]).when_not_matched_insert_all().execute(rows)
-        return tbl.count_rows() - before
+        result = self.table("passage_vectors").merge_insert(
+            ["passage_hash", "embedder"]).when_not_matched_insert_all().execute(rows)
+        return int(result.num_inserted_rows)
 
     # ------------------------------------------------------------------- reads
     def existing(self, keys: list[str], columns: list[str] | None = None) -> pa.Table:
@@ -103,15 +101,19 @@ class AugmentationsMixin:
         return AugplanError(f"reading synthetic queries failed: {_first_line(exc)}")
 
     def passage_vectors(self, embedder: str, hashes: pa.Array) -> pa.Table:
-        """Cached passage vectors (passage_hash, vector) of one embedder for these hashes."""
+        """Cached passage vectors (passage_hash, vector) of one embedder for these hashes, one
+        row per hash (two writers may both have cached a passage: the table has no compound
+        primary key to stop them)."""
         base = matching(embedder=embedder)
         columns = ["passage_hash", "vector"]
         if len(hashes) <= 2000:
-            return self._scan_all("passage_vectors",
+            rows = self._scan_all("passage_vectors",
                                   list(chunked_in("passage_hash", hashes.to_pylist(), base))
                                   or ["false"], columns)
-        rows = self._scan("passage_vectors", base, columns)
-        return rows.filter(pc.is_in(rows.column("passage_hash"), hashes))
+        else:
+            rows = self._scan("passage_vectors", base, columns)
+            rows = rows.filter(pc.is_in(rows.column("passage_hash"), hashes))
+        return dedup_rows(rows, "passage_hash")
 
     # ------------------------------------------------------------------ search
     def search(

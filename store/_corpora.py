@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -17,6 +18,8 @@ from store._util import now
 from store.errors import AugplanError
 
 _CORPUS_TABLES = ("corpora", "passages", "queries", "qrels")
+#: marks the rows of a corpus being re-imported until they replace the old ones
+_STAGING = "~importing~"
 
 
 class CorporaMixin:
@@ -51,19 +54,36 @@ class CorporaMixin:
                     f"corpus {name!r} already exists with different content",
                     hint="pass --replace to overwrite it, or choose another --name",
                 )
-        with self.atomic(*_CORPUS_TABLES):
-            if existing is not None:
-                for t in _CORPUS_TABLES:
-                    column = "name" if t == "corpora" else "corpus"
-                    self.table(t).delete(matching(**{column: name}))
-            self._write_corpus(name, files, summary, batch_size, on_batch)
+        # The rows go in under a name of their own and become the corpus only once all are
+        # written (its ``corpora`` row last): a failed import removes what it wrote and leaves
+        # the store, and any old corpus of that name, as they were, without restoring an older
+        # version of a table that other writers may share.
+        staging = name if existing is None else f"{name}{_STAGING}{uuid.uuid4().hex[:12]}"
+        try:
+            row = self._write_corpus(staging, files, summary, batch_size, on_batch)
+        except BaseException:
+            self._drop_corpus_rows(staging)
+            raise
+        if existing is not None:
+            self._drop_corpus_rows(name)
+            self.table("corpora").delete(matching(name=name))
+            for t in _CORPUS_TABLES[1:]:
+                self.table(t).update(where=matching(corpus=staging), values={"corpus": name})
+        self.table("corpora").add(pa.Table.from_pylist([row], schema=schemas.CORPORA))
         for t in _CORPUS_TABLES:
             self.table(t).optimize()
         return summary, True
 
+    def _drop_corpus_rows(self, name: str) -> None:
+        """Remove a corpus' passages, queries and qrels (not its ``corpora`` row)."""
+        for t in _CORPUS_TABLES[1:]:
+            self.table(t).delete(matching(corpus=name))
+
     def _write_corpus(self, name: str, files: _corpus.CorpusFiles,
                       summary: _corpus.CorpusSummary, batch_size: int,
-                      on_batch: Callable[[int], None] | None) -> None:
+                      on_batch: Callable[[int], None] | None) -> dict[str, Any]:
+        """Write the passages, queries and qrels under ``name``; returns the ``corpora`` row
+        (not written: the caller adds it once the corpus is complete)."""
         # The ids are collected only when validation dropped qrels rows: iter_qrels leaves out
         # the rows naming ids outside them, the same rows validation counted.
         keep_ids = summary.dropped_qrels.count > 0
@@ -81,8 +101,8 @@ class CorporaMixin:
                 query_ids.update(batch.column("query_id").to_pylist())
         for batch in _corpus.iter_qrels(files, query_ids=query_ids, passage_ids=passage_ids):
             self.table("qrels").add(_with_corpus(batch, name, schemas.QRELS))
-        row = {
-            "name": name,
+        return {
+            "name": name.split(_STAGING)[0],
             "kind": files.kind,
             "source": str(files.root),
             "fingerprint": summary.fingerprint,
@@ -93,7 +113,6 @@ class CorporaMixin:
             "dropped_qrels": summary.dropped_qrels.to_json(),
             "carved_splits": None,
         }
-        self.table("corpora").add(pa.Table.from_pylist([row], schema=schemas.CORPORA))
 
     def dropped_qrels(self, name: str) -> _corpus.DroppedQrels:
         """The qrels rows left out when the corpus was imported (none for a corpus imported
@@ -209,7 +228,7 @@ class CorporaMixin:
         if target in self.qrel_splits(corpus):
             raise AugplanError(f"corpus {corpus!r} already has a {target!r} split")
         carved = json.loads(info.get("carved_splits") or "{}")
-        with self.atomic("qrels", "corpora"):
+        try:
             for clause in chunked_in("query_id", list(query_ids),
                                      matching(corpus=corpus, split=source)):
                 self.table("qrels").update(where=clause, values={"split": target})
@@ -222,6 +241,10 @@ class CorporaMixin:
                 where=matching(name=corpus),
                 values={"qrels": json.dumps(counts, sort_keys=True),
                         "carved_splits": json.dumps(carved, sort_keys=True)})
+        except BaseException:  # undo: the moved rows go back (the new split is this call's)
+            self.table("qrels").update(where=matching(corpus=corpus, split=target),
+                                       values={"split": source})
+            raise
         return counts
 
     def qrel_splits(self, corpus: str) -> list[str]:

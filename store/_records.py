@@ -62,11 +62,15 @@ class RecordsMixin:
     # -------------------------------------------------------------- profiles
     def add_profile(self, row: dict[str, Any]) -> bool:
         """Insert one cost profile unless one with its ``profile_id`` is there; True if added."""
-        tbl = self.table("profiles")
-        before = tbl.count_rows()
         batch = pa.Table.from_pylist([row], schema=schemas.PROFILES)
-        tbl.merge_insert("profile_id").when_not_matched_insert_all().execute(batch)
-        return tbl.count_rows() > before
+        result = self.table("profiles").merge_insert("profile_id").when_not_matched_insert_all(
+        ).execute(batch)
+        return int(result.num_inserted_rows) > 0
+
+    def delete_profiles(self, profile_ids: Sequence[str]) -> None:
+        """Remove these profiles (the undo of an import that failed half-way)."""
+        for clause in chunked_in("profile_id", list(profile_ids)):
+            self.table("profiles").delete(clause)
 
     def profiles(self, *, kind: str | None = None, name: str | None = None,
                  device: str | None = None) -> list[dict[str, Any]]:
@@ -79,11 +83,10 @@ class RecordsMixin:
         """Insert pilot points unless their ``point_id`` is there; returns how many were new."""
         if not rows:
             return 0
-        tbl = self.table("pilots")
-        before = tbl.count_rows()
         batch = dedup_rows(pa.Table.from_pylist(rows, schema=schemas.PILOTS), "point_id")
-        tbl.merge_insert("point_id").when_not_matched_insert_all().execute(batch)
-        return tbl.count_rows() - before
+        result = self.table("pilots").merge_insert("point_id").when_not_matched_insert_all(
+        ).execute(batch)
+        return int(result.num_inserted_rows)
 
     def pilots(self, *, corpus: str | None = None, retriever: str | None = None,
                kind: str | None = None,

@@ -72,7 +72,7 @@ RUNS = pa.schema(
 
 PILOTS = pa.schema(
     [
-        ("point_id", pa.string()),  # hash of (config_hash, eval set): a finished point
+        pa.field("point_id", pa.string(), nullable=False),  # hash of (config_hash, eval set)
         ("config_hash", pa.string()),  # hash of everything that shapes the trained model
         ("corpus", pa.string()),  # the corpus whose passages the pairs come from
         ("kind", pa.string()),  # zero-shot | synthetic | human
@@ -98,7 +98,8 @@ PILOTS = pa.schema(
 
 PROFILES = pa.schema(
     [
-        ("profile_id", pa.string()),  # content hash of the profile: re-adding one is a no-op
+        # content hash of the profile: re-adding one is a no-op
+        pa.field("profile_id", pa.string(), nullable=False),
         ("kind", pa.string()),  # augmenter | training
         ("name", pa.string()),  # augmenter (catalogue name) or retriever
         ("strategy", pa.string()),
@@ -129,7 +130,7 @@ def augmentations(dim: int) -> pa.Schema:
     unique on (key, corpus): the same passage in two corpora shares one generation."""
     return pa.schema(
         [
-            ("uid", pa.string()),  # corpus + "/" + key: the row identity
+            pa.field("uid", pa.string(), nullable=False),  # corpus + "/" + key: the identity
             ("key", pa.string()),
             ("corpus", pa.string()),
             ("passage_id", pa.string()),
@@ -171,3 +172,12 @@ def passage_vectors(dim: int) -> pa.Schema:
             pa.field("vector", pa.list_(pa.float32(), dim)),
         ]
     )
+
+
+#: The primary key of each table whose rows are written by several writers at once (generation
+#: workers, pilot grids): LanceDB's merge-insert keeps one row per key only when the column is
+#: non-nullable and marked as the table's (unenforced) primary key. Compound keys are not
+#: supported by LanceDB, so ``passage_vectors`` (keyed on hash and embedder) has none: its
+#: readers keep one row per key.
+PRIMARY_KEYS = {"augmentations": "uid", "pilots": "point_id", "profiles": "profile_id"}
+

@@ -9,7 +9,9 @@ are marked ``slow`` here, so ``pytest -m "not slow"`` is the quick loop without 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,3 +82,37 @@ def data_dir() -> Path:
 def anyio_backend() -> str:
     """Async tests (the TUI's) run on asyncio."""
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> Iterator[str]:
+    """An S3-compatible server (moto) on 127.0.0.1, for the session; its URL."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_endpoint: str, request: pytest.FixtureRequest) -> dict[str, Any]:
+    """A fresh bucket on the session's S3 server: its name, a boto3 client, the storage
+    options LanceDB needs, and the same as ``AWS_*`` variables."""
+    import re
+
+    import boto3
+
+    bucket = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:40].strip("-") + "-b"
+    keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", **keys)
+    client.create_bucket(Bucket=bucket)
+    options = {"endpoint": s3_endpoint, "region": "us-east-1", "allow_http": "true", **keys}
+    env = {"AWS_ENDPOINT": s3_endpoint, "AWS_REGION": "us-east-1", "AWS_ALLOW_HTTP": "true",
+           "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    return {"bucket": bucket, "client": client, "options": options, "env": env,
+            "endpoint": s3_endpoint}

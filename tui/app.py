@@ -18,7 +18,7 @@ from textual.binding import Binding, BindingType
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 
-from store import Store, default_path
+from store import Store
 from tui.screens.browse import BrowsePane
 from tui.screens.common import WorkFailed
 from tui.screens.help import HelpScreen
@@ -122,15 +122,19 @@ class AugplanApp(App[None]):
         models_dir: str | Path | None = None,
         *,
         initial: str = "plan",
+        storage_options: dict[str, str] | None = None,
     ) -> None:
         super().__init__()
-        self.store_path = Path(store_path) if store_path else default_path()
+        store = Store(store_path, storage_options=storage_options)  # reached now: errors early
+        self.store_path = store.path
+        self.store_uri = store.uri
+        self.storage_options = store.storage_options
         self.models_dir = Path(models_dir) if models_dir else None
         self.initial = initial
 
     def open_store(self) -> Store:
         """A store handle for the calling thread (workers each open their own)."""
-        return Store(self.store_path)
+        return Store(self.store_uri, storage_options=self.storage_options)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -220,8 +224,9 @@ class AugplanApp(App[None]):
         self.notify(message.text, title=f"{message.source} failed", severity="error", timeout=10)
 
 
-def run_app(store_path: str | Path | None = None, models_dir: str | Path | None = None) -> None:
-    AugplanApp(store_path, models_dir).run()
+def run_app(store_path: str | Path | None = None, models_dir: str | Path | None = None,
+            *, storage_options: dict[str, str] | None = None) -> None:
+    AugplanApp(store_path, models_dir, storage_options=storage_options).run()
 
 
 __all__ = ["AugplanApp", "AugplanCommands", "run_app"]

@@ -244,6 +244,7 @@ class JobStats:
 def generate_job(
     *,
     store_path: str,
+    storage_options: dict[str, str] | None = None,
     models_dir: str | None,
     manifest: dict[str, Any],
     run_id: str | None,
@@ -258,7 +259,7 @@ def generate_job(
     from engine.quality import status_counts
     from store import Selection, Store
 
-    store = Store(Path(store_path))
+    store = Store(store_path, storage_options=storage_options)
     stats = JobStats(run_id=run_id or "")
 
     def post(**changes: Any) -> None:
@@ -301,6 +302,7 @@ def generate_job(
 def pilot_job(
     *,
     store_path: str,
+    storage_options: dict[str, str] | None = None,
     models_dir: str | None,
     doc: dict[str, Any],
     nxt: dict[str, Any],
@@ -313,7 +315,7 @@ def pilot_job(
     from engine.retrievers import DEFAULT_RETRIEVER
     from store import Store
 
-    store = Store(Path(store_path))
+    store = Store(store_path, storage_options=storage_options)
     request = next_point_request(
         store,
         doc["corpus"],
@@ -335,6 +337,7 @@ def pilot_job(
 def autopilot_job(
     *,
     store_path: str,
+    storage_options: dict[str, str] | None = None,
     models_dir: str | None,
     inputs: dict[str, Any],
     emit: Emit,
@@ -353,7 +356,7 @@ def autopilot_job(
         augmenters=tuple(inputs["augmenters"]), budget_hours=float(inputs["budget"]),
         device=inputs.get("device"),
         **{k: tuple(v) if isinstance(v, list) else v for k, v in (settings or {}).items()})
-    report = run_autopilot(Store(Path(store_path)), request,
+    report = run_autopilot(Store(store_path, storage_options=storage_options), request,
                            models_dir=Path(models_dir) if models_dir else None,
                            on_event=lambda m: emit("event", m))
     p = report.plan
@@ -365,6 +368,7 @@ def autopilot_job(
 def execute_plan_job(
     *,
     store_path: str,
+    storage_options: dict[str, str] | None = None,
     models_dir: str | None,
     doc: dict[str, Any],
     out: str,
@@ -376,7 +380,7 @@ def execute_plan_job(
     from store import Store
 
     return execute_plan(
-        Store(Path(store_path)),
+        Store(store_path, storage_options=storage_options),
         doc,
         Path(out),
         models_dir=Path(models_dir) if models_dir else None,
@@ -387,6 +391,7 @@ def execute_plan_job(
 def benchmark_job(
     *,
     store_path: str,
+    storage_options: dict[str, str] | None = None,
     models_dir: str | None,
     name: str,
     passages: int,
@@ -398,7 +403,7 @@ def benchmark_job(
     from engine.profiles import bench_corpus, measure_augmenter
     from store import Store
 
-    store = Store(Path(store_path))
+    store = Store(store_path, storage_options=storage_options)
     corpus = bench_corpus(store)
     emit("event", f"{name}: measuring on {passages} passages of {corpus}")
     profile = measure_augmenter(

@@ -113,9 +113,14 @@ def import_profiles(store: Store, path: str | Path) -> ProfileSet:
     Nothing is stored when any field is wrong. Profiles already in the store are kept once.
     """
     profiles = read_profiles(path)
-    with store.atomic("profiles"):
+    added: list[str] = []
+    try:
         for p in profiles:
-            save_profile(store, p)
+            if save_profile(store, p):
+                added.append(p.to_row()["profile_id"])
+    except BaseException:  # undo: remove what this import added, nothing else
+        store.delete_profiles(added)
+        raise
     return profiles
 
 

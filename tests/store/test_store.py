@@ -350,8 +350,9 @@ def test_corpus_of_an_older_store_has_no_dropped_qrels(tmp_path: Path) -> None:
     assert store.dropped_qrels("old") == corpus_io.DroppedQrels()
 
 
-def test_failure_while_writing_restores_every_table(store: Store, tmp_path: Path) -> None:
-    """A failure after some batches were written (not a validation error) rolls back."""
+def test_failure_while_writing_leaves_every_table_as_it_was(store: Store,
+                                                           tmp_path: Path) -> None:
+    """A failure after some batches were written (not a validation error) is undone."""
     import_dir(store, "keep", make_beir(tmp_path / "keep"))
     many = [{"_id": f"d{i}", "title": "", "text": f"passage number {i}"} for i in range(40)]
     new = make_beir(tmp_path / "many", many, qrels="query-id\tcorpus-id\tscore\nq1\td7\t1\n")
@@ -368,6 +369,62 @@ def test_failure_while_writing_restores_every_table(store: Store, tmp_path: Path
     assert {t: store.count(t) for t in TABLES} == {t: before[t][1] for t in TABLES}
     assert store.passages("keep").column("text").to_pylist() == kept_texts
     assert sorted(store.corpora(), key=lambda r: r["name"]) == before["corpora_rows"]
+
+
+def test_a_failed_import_keeps_what_other_writers_committed_meanwhile(
+        store: Store, tmp_path: Path) -> None:
+    """The undo removes the failed import's own rows; it never restores an older version of a
+    table, which would erase the commits another writer made in between."""
+    import_dir(store, "keep", make_beir(tmp_path / "keep"))
+    many = [{"_id": f"d{i}", "title": "", "text": f"passage number {i}"} for i in range(40)]
+    new = make_beir(tmp_path / "many", many, qrels="query-id\tcorpus-id\tscore\nq1\td7\t1\n")
+    other = Store(store.uri, dim=DIM)  # a second writer on the same store
+    seen = [0]
+
+    def meanwhile(_rows: int) -> None:
+        seen[0] += 1
+        if seen[0] == 1:
+            import_dir(other, "other", make_beir(tmp_path / "other"))
+            other.add_augmentations(aug_table([aug_row("other", "k1", "p1", "a query")]))
+        if seen[0] == 3:
+            raise _Boom
+
+    for name, replace in (("many", False), ("keep", True)):
+        seen[0] = 0
+        with pytest.raises(_Boom):
+            import_dir(store, name, new, replace=replace, batch_size=7, on_batch=meanwhile)
+        assert store.passages("other").num_rows == len(PASSAGES)  # the other writer's rows
+        assert store.count("augmentations") == 1
+        assert store.passages("keep").num_rows == len(PASSAGES)  # the old corpus, whole
+        assert store.corpus_info("many", missing_ok=True) is None
+        assert store.count("passages") == 2 * len(PASSAGES)  # nothing of the failed import
+        other.table("corpora").delete("name = 'other'")  # the next round imports it again
+        other._drop_corpus_rows("other")
+        other.table("augmentations").delete("true")
+
+
+def test_generated_rows_have_a_primary_key_and_older_stores_gain_it(tmp_path: Path) -> None:
+    """Tables written by several writers are keyed (non-null, LanceDB's primary key), so that
+    concurrent merge-inserts keep one row per key; a store written before has its tables
+    migrated when opened, rows kept."""
+    import lancedb
+
+    def keyed(s: Store, table: str) -> bool:
+        field = s.table(table).schema.field(schemas.PRIMARY_KEYS[table])
+        return not field.nullable and any(k.startswith(b"lance-schema:unenforced-primary-key")
+                                          for k in (field.metadata or {}))
+
+    fresh = Store(tmp_path / "fresh", dim=DIM)
+    assert all(keyed(fresh, t) for t in schemas.PRIMARY_KEYS)
+    old_schema = pa.schema([f.with_nullable(True) for f in schemas.augmentations(DIM)])
+    rows = aug_table([aug_row("c", "k1", "p1", "old query")]).cast(old_schema)
+    lancedb.connect(str(tmp_path / "old")).create_table("augmentations", rows,
+                                                         on_bad_vectors="null")
+    old = Store(tmp_path / "old", dim=DIM)
+    assert keyed(old, "augmentations") and old.count("augmentations") == 1
+    assert old.add_augmentations(aug_table([aug_row("c", "k1", "p1", "again"),
+                                            aug_row("c", "k2", "p2", "new")])) == 1
+    assert Store(tmp_path / "old", dim=DIM).count("augmentations") == 2  # migrated once
 
 
 @pytest.mark.parametrize("name", ["", "a b", "it's", "x/y", 'q"'])

@@ -19,9 +19,17 @@ out = Console()
 err = Console(stderr=True)
 
 StoreOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option("--store", envvar="AUGPLAN_STORE",
-                 help="Store folder (LanceDB). Default: $AUGPLAN_HOME/store or ~/.augplan/store."),
+                 help="Store: a folder, or object storage such as s3://bucket/prefix (LanceDB). "
+                 "Default: $AUGPLAN_HOME/store or ~/.augplan/store."),
+]
+StorageOpt = Annotated[
+    list[str] | None,
+    typer.Option("--storage-option", metavar="KEY=VALUE",
+                 help="An option of an object-storage store, repeatable (endpoint=URL, "
+                 "region=..., allow_http=true, aws_access_key_id=...); the AWS_* variables "
+                 "are read too."),
 ]
 ModelsOpt = Annotated[
     Path | None,
@@ -31,11 +39,28 @@ ModelsOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
-def open_store(path: Path | None) -> Any:
-    """The store at ``path`` (default: $AUGPLAN_STORE, $AUGPLAN_HOME/store, ~/.augplan/store)."""
-    from store import Store
+def parse_storage_options(items: list[str] | None) -> dict[str, str]:
+    """``--storage-option KEY=VALUE`` flags as a dict (exit 2 on one without ``=``)."""
+    options: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise AugplanError(f"--storage-option {item!r}: expected KEY=VALUE, "
+                               "e.g. endpoint=http://127.0.0.1:9000")
+        options[key.strip()] = value.strip()
+    return options
 
-    return Store(path)
+
+def open_store(path: str | None, storage: list[str] | None = None) -> Any:
+    """The store at ``path``, a folder or a URI (default: $AUGPLAN_STORE,
+    $AUGPLAN_HOME/store, ~/.augplan/store), with ``--storage-option`` flags."""
+    from store import Store, default_location, is_remote
+
+    options = parse_storage_options(storage)
+    if options and not is_remote(path or default_location()):
+        raise AugplanError("--storage-option is for a store in object storage "
+                           "(--store s3://bucket/prefix)")
+    return Store(path, storage_options=options)
 
 
 def print_table(table: Table) -> None:

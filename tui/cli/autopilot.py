@@ -11,7 +11,16 @@ from rich import box
 from rich.table import Table
 
 from engine.retrievers import DEFAULT_RETRIEVER
-from tui.cli._common import ModelsOpt, StoreOpt, err, open_store, out, print_table, split_names
+from tui.cli._common import (
+    ModelsOpt,
+    StorageOpt,
+    StoreOpt,
+    err,
+    open_store,
+    out,
+    print_table,
+    split_names,
+)
 
 
 def autopilot(
@@ -47,6 +56,7 @@ def autopilot(
         "--max-points", help="Pilot points the loop may add, at most.")] = 8,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     store_path: StoreOpt = None,
+    storage: StorageOpt = None,
     models_dir: ModelsOpt = None,
 ) -> None:
     """Spend a share of the budget on pilots the plan asks for (on the dev split), stop when
@@ -61,7 +71,7 @@ def autopilot(
         first_scale=first_scale, seeds=parse_ints(seeds, "--seeds"), eval_mode=eval_mode,
         stability=stability, tolerance=tolerance, max_points=max_points)
     say = (lambda m: None) if as_json else (lambda m: err.print(m, highlight=False))
-    report = run_autopilot(open_store(store_path), request, models_dir=models_dir,
+    report = run_autopilot(open_store(store_path, storage), request, models_dir=models_dir,
                            on_event=say)
     if as_json:
         out.print_json(json.dumps({

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from tui.cli._common import ModelsOpt, StoreOpt, open_store, out, print_frame
+from tui.cli._common import ModelsOpt, StorageOpt, StoreOpt, open_store, out, print_frame
 
 WhereOpt = Annotated[str | None, typer.Option(
     "--where", help="Your own SQL filter on the columns, e.g. \"augmenter = 'smollm2-135m'\".")]
@@ -25,13 +25,14 @@ def query(
     limit: Annotated[int, typer.Option("--limit")] = 10,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
     store_path: StoreOpt = None,
+    storage: StorageOpt = None,
     models_dir: ModelsOpt = None,
 ) -> None:
     """Search the cached synthetic queries; prints each match with its passage."""
     from engine.search import search_queries
     from store import Selection
 
-    df = search_queries(open_store(store_path), text, mode=mode,
+    df = search_queries(open_store(store_path, storage), text, mode=mode,
                         selection=Selection(corpus=corpus, where=where), limit=limit,
                         models_dir=models_dir)
     if as_json:
@@ -60,19 +61,20 @@ def export(
         "reads).")] = "jsonl",
     where: WhereOpt = None,
     store_path: StoreOpt = None,
+    storage: StorageOpt = None,
 ) -> None:
     """Write the (query, passage) training pairs of a corpus: its accepted synthetic queries."""
     from store import Selection
     from store.export import export_pairs
 
-    n = export_pairs(open_store(store_path), corpus, fmt, out_path,
+    n = export_pairs(open_store(store_path, storage), corpus, fmt, out_path,
                      selection=Selection(where=where))
     out.print(f"{n} training pairs written to {out_path} ({fmt})")
 
 
-def stats(store_path: StoreOpt = None) -> None:
+def stats(store_path: StoreOpt = None, storage: StorageOpt = None) -> None:
     """Synthetic queries per corpus and augmenter."""
-    store = open_store(store_path)
+    store = open_store(store_path, storage)
     for r in store.corpora():
         out.print(f"corpus {r['name']}: {r['n_passages']} passages, {r['n_queries']} queries")
     df = store.stats()

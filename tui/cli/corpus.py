@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from tui.cli._common import StoreOpt, open_store, out, print_table
+from tui.cli._common import StorageOpt, StoreOpt, open_store, out, print_table
 
 if TYPE_CHECKING:
     from store.corpus import DroppedQrels
@@ -35,12 +35,13 @@ def corpus_import(
         "--strict", help="Refuse a corpus whose qrels name query or corpus ids it lacks "
         "(default: drop those rows and report them).")] = False,
     store_path: StoreOpt = None,
+    storage: StorageOpt = None,
 ) -> None:
     """Validate and import a corpus (streamed; nothing is written if any line is bad)."""
     from engine.datasets import import_dataset
 
     t0 = time.perf_counter()
-    corpus, summary, written = import_dataset(open_store(store_path), path, name=name,
+    corpus, summary, written = import_dataset(open_store(store_path, storage), path, name=name,
                                               data_dir=data, download=download, replace=replace,
                                               strict=strict)
     qrels = ", ".join(f"{k} {v}" for k, v in sorted(summary.qrels.items())) or "none"
@@ -66,11 +67,11 @@ def _refs(dropped: DroppedQrels) -> str:
 
 
 @app.command("list")
-def corpus_list(store_path: StoreOpt = None) -> None:
+def corpus_list(store_path: StoreOpt = None, storage: StorageOpt = None) -> None:
     """Corpora in the store; qrels rows dropped on import are counted, the first few named."""
     from store.corpus import DroppedQrels
 
-    rows = open_store(store_path).corpora()
+    rows = open_store(store_path, storage).corpora()
     table = Table(title="corpora")
     for col in ("name", "kind", "passages", "queries", "qrels", "dropped qrels", "imported"):
         table.add_column(col)
@@ -97,12 +98,13 @@ def corpus_split(
     = 300,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the deterministic choice.")] = 0,
     store_path: StoreOpt = None,
+    storage: StorageOpt = None,
 ) -> None:
     """Carve a dev split out of a corpus' train (or test) queries and their qrels. Pilots,
     plans and the autopilot then choose on dev; the test split is kept for the final report."""
     from engine.splits import carve
 
-    done = carve(open_store(store_path), name, source=source, n=dev, seed=seed)
+    done = carve(open_store(store_path, storage), name, source=source, n=dev, seed=seed)
     counts = ", ".join(f"{k} {v}" for k, v in sorted(done.qrels.items()))
     out.print(f"corpus {name!r}: {done.queries} queries of {done.source} are now "
               f"{done.target!r} ({done.left} left in {done.source}); qrels: {counts}",

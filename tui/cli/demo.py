@@ -9,7 +9,16 @@ from typing import Annotated, Any
 
 import typer
 
-from tui.cli._common import ModelsOpt, StoreOpt, err, open_store, out, parse_ints, print_frame
+from tui.cli._common import (
+    ModelsOpt,
+    StorageOpt,
+    StoreOpt,
+    err,
+    open_store,
+    out,
+    parse_ints,
+    print_frame,
+)
 from tui.cli.generate import progress_hooks
 
 
@@ -30,6 +39,7 @@ def demo(
     budget: Annotated[float, typer.Option(
         "--budget-hours", help="Budget of the final plan, in hours of this machine.")] = 0.02,
     store_path: StoreOpt = None,
+    storage: StorageOpt = None,
     models_dir: ModelsOpt = None,
 ) -> None:
     """The main job: import SciFact, pull the smallest augmenter, generate, embed, check
@@ -46,7 +56,7 @@ def demo(
     hooks = DemoHooks(on_progress=bars.on_progress, on_stage=bars.on_stage,
                       on_event=lambda m: err.print(f"   [dim]{m}", highlight=False))
     try:
-        for step in run_demo(open_store(store_path), config, hooks):
+        for step in run_demo(open_store(store_path, storage), config, hooks):
             if step.kind == "generated":
                 bars.stop()
             PRINTERS[step.kind](**step.data)

@@ -23,6 +23,7 @@ from rich.table import Table
 from store.errors import AugplanError
 from tui.cli._common import (
     ModelsOpt,
+    StorageOpt,
     StoreOpt,
     err,
     open_store,
@@ -108,13 +109,14 @@ def generate(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per batch and commit.")]
     = 16,
     store_path: StoreOpt = None,
+    storage: StorageOpt = None,
     models_dir: ModelsOpt = None,
 ) -> None:
     """Generate synthetic queries; what is already in the store is never generated again."""
     from engine.generate import GenerateRequest, load_examples
     from engine.prompts import DEFAULT_STRATEGY
 
-    store = open_store(store_path)
+    store = open_store(store_path, storage)
     pairs: tuple[tuple[str, str], ...] = ()
     if examples is not None or examples_split is not None:
         pairs = load_examples(store, corpus, split=examples_split, path=examples)
@@ -157,17 +159,18 @@ def print_outcome(outcome: Any, as_json: bool) -> None:
 def embed(
     corpus: Annotated[str | None, typer.Option("--corpus")] = None,
     store_path: StoreOpt = None,
+    storage: StorageOpt = None,
     models_dir: ModelsOpt = None,
 ) -> None:
     """Embed stored queries that have no vector yet (generate does this by default)."""
     from engine.embed import embed_pending
 
-    n = embed_pending(open_store(store_path), corpus, models_dir=models_dir)
+    n = embed_pending(open_store(store_path, storage), corpus, models_dir=models_dir)
     out.print(f"{n} queries embedded")
 
 
 @runs_app.command("list")
-def runs_list(store_path: StoreOpt = None) -> None:
+def runs_list(store_path: StoreOpt = None, storage: StorageOpt = None) -> None:
     """Generation runs, oldest first (interrupted runs can be resumed)."""
     from engine.generate import run_state
 
@@ -175,18 +178,19 @@ def runs_list(store_path: StoreOpt = None) -> None:
     for col in ("run", "corpus", "augmenter", "strategy", "status", "done/target", "generated",
                 "seconds"):
         table.add_column(col, no_wrap=col == "run")
-    for r in open_store(store_path).runs():
+    for r in open_store(store_path, storage).runs():
         table.add_row(r["run_id"], r["corpus"], r["augmenter"], r["strategy"], run_state(r),
                       f"{r['done']}/{r['target']}", str(r["generated"]), f"{r['seconds']:.1f}")
     print_table(table)
 
 
 @runs_app.command("show")
-def runs_show(run_id: str, store_path: StoreOpt = None) -> None:
+def runs_show(run_id: str, store_path: StoreOpt = None,
+              storage: StorageOpt = None) -> None:
     """A run's manifest, progress, throughput and diversity scores."""
     from engine.generate import find_run, run_state
 
-    r = find_run(open_store(store_path), run_id)
+    r = find_run(open_store(store_path, storage), run_id)
     manifest = json.loads(r["manifest"])
     manifest.pop("examples", None)
     out.print(f"[bold]run {r['run_id']}[/bold]  status: {run_state(r)}  {r['message']}")
@@ -205,12 +209,13 @@ def runs_resume(
     run_id: str,
     no_embed: Annotated[bool, typer.Option("--no-embed")] = False,
     store_path: StoreOpt = None,
+    storage: StorageOpt = None,
     models_dir: ModelsOpt = None,
 ) -> None:
     """Continue an interrupted, failed or cancelled run: only missing rows are generated."""
     from engine.generate import GenerateRequest, find_run, run_state
 
-    store = open_store(store_path)
+    store = open_store(store_path, storage)
     run = find_run(store, run_id)
     if run_state(run) == "running":
         raise AugplanError(f"run {run_id} is still running in another process")
@@ -220,9 +225,10 @@ def runs_resume(
 
 
 @runs_app.command("cancel")
-def runs_cancel(run_id: str, store_path: StoreOpt = None) -> None:
+def runs_cancel(run_id: str, store_path: StoreOpt = None,
+              storage: StorageOpt = None) -> None:
     """Stop a running run after its current batch (it stays resumable)."""
     from engine.generate import cancel
 
-    state = cancel(open_store(store_path), run_id)
+    state = cancel(open_store(store_path, storage), run_id)
     out.print(f"run {run_id}: {state}")

@@ -16,6 +16,7 @@ from engine.prompts import DEFAULT_STRATEGY
 from engine.retrievers import DEFAULT_RETRIEVER
 from tui.cli._common import (
     ModelsOpt,
+    StorageOpt,
     StoreOpt,
     check_format,
     err,
@@ -110,6 +111,7 @@ def pilot(
         "--keep-models", help="Keep the trained models in this folder.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
     store_path: StoreOpt = None,
+    storage: StorageOpt = None,
     models_dir: ModelsOpt = None,
 ) -> None:
     """Fine-tune a fresh retriever per (augmenter, scale, seed) and evaluate it; points
@@ -129,7 +131,7 @@ def pilot(
                           loss=loss, precision=precision),
         keep_models=str(keep_models) if keep_models else None,
     )
-    store = open_store(store_path)
+    store = open_store(store_path, storage)
     say = (lambda m: None) if as_json else (lambda m: err.print(m, highlight=False))
     report = run_pilot(store, request, models_dir=models_dir, on_event=say)
     if as_json:
@@ -158,9 +160,10 @@ def pilots_show(
     corpus: Annotated[str | None, typer.Option("--corpus")] = None,
     retriever: Annotated[str | None, typer.Option("--retriever")] = None,
     store_path: StoreOpt = None,
+    storage: StorageOpt = None,
 ) -> None:
     """Print the pilot points of the store."""
-    points = open_store(store_path).pilots(corpus=corpus, retriever=retriever)
+    points = open_store(store_path, storage).pilots(corpus=corpus, retriever=retriever)
     if not points:
         out.print("no pilot points" + (f" for corpus {corpus!r}" if corpus else ""))
         return
@@ -176,13 +179,14 @@ def pilots_export(
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="File to write (default: standard output).")] = None,
     store_path: StoreOpt = None,
+    storage: StorageOpt = None,
 ) -> None:
     """Write the points as the planner's CSV (augmenter, scale, seed, metric, retriever,
     strategy, eval_set, ...); zero-shot points appear as scale 0 of each augmenter."""
     from engine.pilot import CSV_COLUMNS, export_rows
 
     check_format(fmt, ("csv", "json"))
-    rows = export_rows(open_store(store_path).pilots(corpus=corpus, retriever=retriever),
+    rows = export_rows(open_store(store_path, storage).pilots(corpus=corpus, retriever=retriever),
                        metric)
     if fmt == "json":
         text = json.dumps(rows, indent=1) + "\n"

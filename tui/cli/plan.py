@@ -17,6 +17,7 @@ from engine.prompts import DEFAULT_STRATEGY
 from store.errors import AugplanError
 from tui.cli._common import (
     ModelsOpt,
+    StorageOpt,
     StoreOpt,
     check_format,
     err,
@@ -104,6 +105,7 @@ def plan_cmd(
     terminal_plot: Annotated[bool, typer.Option(
         "--terminal-plot", help="Draw the curves in the terminal.")] = False,
     store_path: StoreOpt = None,
+    storage: StorageOpt = None,
 ) -> None:
     """Recommend (augmenter, strategy, scale) under a GPU-hour budget, with intervals, the
     saturation scale, alternatives at matched cost, warnings and the next pilot."""
@@ -118,7 +120,7 @@ def plan_cmd(
         raise AugplanError("--budget-gpu-hours is required")
     check_format(fmt, ("table", "json"))
     made = planning.make_plan(
-        budget_gpu_hours, store=open_store(store_path) if pilots is None else None,
+        budget_gpu_hours, store=open_store(store_path, storage) if pilots is None else None,
         corpus=corpus, pilots=pilots, profiles=profiles, retriever=retriever,
         strategy=strategy, eval_set=eval_set, weights=weights, device=device, price=price,
         filter_per_hour=filter_per_hour, metric=metric, eval_mode=eval_mode,
@@ -250,6 +252,7 @@ def plan_backtest(
     seed: SeedOpt = 0,
     fmt: FormatOpt = "table",
     store_path: StoreOpt = None,
+    storage: StorageOpt = None,
 ) -> None:
     """Check the planner on every measured curve: fit on the small pilot scales, predict the
     larger measured ones; print each error, whether the interval covers the measurement (a
@@ -260,7 +263,7 @@ def plan_backtest(
 
     check_format(fmt, ("table", "json"))
     groups = planning.backtest_groups(
-        open_store(store_path) if not pilots else None, corpora=corpus or (),
+        open_store(store_path, storage) if not pilots else None, corpora=corpus or (),
         pilots=pilots or (), retriever=retriever, strategy=strategy, metric=metric,
         eval_mode=eval_mode)
     options = planning.plan_options(confidence=confidence, bootstrap=bootstrap, seed=seed,
@@ -307,6 +310,7 @@ def run_cmd(
     backend: Annotated[str, typer.Option("--backend", help="Generation backend.")]
     = "llama.cpp",
     store_path: StoreOpt = None,
+    storage: StorageOpt = None,
     models_dir: ModelsOpt = None,
 ) -> None:
     """Execute a plan at full scale: generate the missing queries through the resumable,
@@ -319,7 +323,7 @@ def run_cmd(
     if recommended:
         if corpus is None or budget_gpu_hours is None:
             raise AugplanError("--recommended needs --corpus and --budget-gpu-hours")
-        made = planning.make_plan(budget_gpu_hours, store=open_store(store_path), corpus=corpus,
+        made = planning.make_plan(budget_gpu_hours, store=open_store(store_path, storage), corpus=corpus,
                                   retriever=retriever, options=planning.plan_options())
         doc = planning.plan_document(made.plan, made.meta)
         out.print(made.plan.explanation, highlight=False)
@@ -334,7 +338,7 @@ def run_cmd(
               f"({doc.get('strategy') or DEFAULT_STRATEGY}), {doc['scale']:,} accepted queries "
               f"of {doc['corpus']}")
     summary = planning.execute_plan(
-        open_store(store_path), doc, target, models_dir=models_dir, backend=backend,
+        open_store(store_path, storage), doc, target, models_dir=models_dir, backend=backend,
         on_event=lambda m: err.print(f"  [dim]{m}", highlight=False))
     out.print(f"{summary['generated']} queries generated (the rest came from the cache); "
               f"{summary['exported']} training pairs written to {summary['path']}")

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from engine.prompts import DEFAULT_STRATEGY
-from tui.cli._common import ModelsOpt, StoreOpt, err, fmt, open_store, out, print_table
+from tui.cli._common import ModelsOpt, StorageOpt, StoreOpt, err, fmt, open_store, out, print_table
 
 profiles_app = typer.Typer(
     help="Cost profiles (throughput per augmenter and device): list, export, import.",
@@ -54,13 +54,14 @@ def bench(
     as_json: Annotated[bool, typer.Option("--json", help="Print the profile as JSON.")]
     = False,
     store_path: StoreOpt = None,
+    storage: StorageOpt = None,
     models_dir: ModelsOpt = None,
 ) -> None:
     """Measure an augmenter's throughput (prompt and generated tokens/s, queries/h, peak
     memory) and keep the profile in the store."""
     from engine.profiles import measure_augmenter, profile_dict
 
-    store = open_store(store_path)
+    store = open_store(store_path, storage)
     if not as_json:
         err.print(f"[dim]measuring {augmenter} ({backend}, {strategy}) on {passages} "
                   "passages...[/dim]")
@@ -85,6 +86,7 @@ def profiles_list(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")]
     = False,
     store_path: StoreOpt = None,
+    storage: StorageOpt = None,
 ) -> None:
     """Profiles in the store, oldest first, and the reference profiles shipped."""
     from engine.profiles import (
@@ -95,7 +97,7 @@ def profiles_list(
         stored_profiles,
     )
 
-    rows = stored_profiles(open_store(store_path), device=device)
+    rows = stored_profiles(open_store(store_path, storage), device=device)
     if as_json:
         for p in rows:
             out.print(json.dumps(profile_dict(p)), soft_wrap=True, highlight=False)
@@ -124,11 +126,12 @@ def profiles_export(
     device: Annotated[str | None, typer.Option(
         "--device", help="Only profiles of this device (as listed).")] = None,
     store_path: StoreOpt = None,
+    storage: StorageOpt = None,
 ) -> None:
     """Write the latest profile of each augmenter and retriever as the planner's TOML."""
     from engine.profiles import export_profiles
 
-    n = export_profiles(open_store(store_path), file, device=device)
+    n = export_profiles(open_store(store_path, storage), file, device=device)
     out.print(f"{n} profile(s) written to {file}")
 
 @profiles_app.command("import")
@@ -136,11 +139,12 @@ def profiles_import(
     file: Annotated[str, typer.Argument(
         metavar="FILE.toml", help="TOML file, or the name of a reference profile.")],
     store_path: StoreOpt = None,
+    storage: StorageOpt = None,
 ) -> None:
     """Read profiles from TOML (validated in full first) into the store."""
     from engine.profiles import import_profiles
 
-    got = import_profiles(open_store(store_path), file)
+    got = import_profiles(open_store(store_path, storage), file)
     out.print(f"{len(got.augmenters)} augmenter and {len(got.training)} training "
               f"profile(s) imported from {file}")
 

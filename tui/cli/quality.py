@@ -10,7 +10,15 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from tui.cli._common import ModelsOpt, StoreOpt, open_store, out, print_table, stage_progress
+from tui.cli._common import (
+    ModelsOpt,
+    StorageOpt,
+    StoreOpt,
+    open_store,
+    out,
+    print_table,
+    stage_progress,
+)
 
 _SCORES = (
     ("n", "queries", "{:d}"),
@@ -77,6 +85,7 @@ def filter_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")]
     = False,
     store_path: StoreOpt = None,
+    storage: StorageOpt = None,
     models_dir: ModelsOpt = None,
 ) -> None:
     """Embed, filter and deduplicate synthetic queries (rows are marked, never deleted)."""
@@ -90,7 +99,7 @@ def filter_cmd(
         scope=scope, where=where, recheck=recheck,
     )
     with stage_progress(quiet=as_json) as on_progress:
-        report = process(open_store(store_path), corpus, run_id=run, models_dir=models_dir,
+        report = process(open_store(store_path, storage), corpus, run_id=run, models_dir=models_dir,
                          options=options, on_progress=on_progress)
     if as_json:
         out.print_json(json.dumps(report.to_dict()))
@@ -146,6 +155,7 @@ def diversity_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the scores as JSON.")]
     = False,
     store_path: StoreOpt = None,
+    storage: StorageOpt = None,
 ) -> None:
     """Diversity scores of stored queries: all non-empty ones and the kept (ok) ones."""
     from engine.quality import diversity_for, selection
@@ -153,7 +163,7 @@ def diversity_cmd(
 
     if sample < 2:
         raise AugplanError(f"--sample {sample}: must be at least 2")
-    store = open_store(store_path)
+    store = open_store(store_path, storage)
     store.corpus_info(corpus)
     sel = selection(corpus, run, where)
     scores = diversity_for(store, sel, sample=sample, seed=seed)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from tui.cli._common import ModelsOpt, StoreOpt
+from tui.cli._common import ModelsOpt, StorageOpt, StoreOpt, parse_storage_options
 
 
-def tui_cmd(store_path: StoreOpt = None, models_dir: ModelsOpt = None) -> None:
+def tui_cmd(store_path: StoreOpt = None,
+    storage: StorageOpt = None, models_dir: ModelsOpt = None) -> None:
     """Open the terminal UI: plan a budget, run and watch generation jobs, browse and export
     the cached queries, manage models (keyboard-first; ? for help)."""
     from tui.app import run_app
 
-    run_app(store_path, models_dir)
+    run_app(store_path, models_dir, storage_options=parse_storage_options(storage))

@@ -40,7 +40,9 @@ class TaskEvent(Message):
 class AppContext:
     """What every pane needs from the app: where the store and models are."""
 
-    store_path: Path
+    store_path: Path  # a local folder: the store's own, or the one standing for a remote store
+    store_uri: str  # where the store is (a folder or an object-storage URI)
+    storage_options: dict[str, str]
     models_dir: Path | None
 
     def open_store(self) -> Store:  # pragma: no cover - implemented by the app
@@ -74,7 +76,8 @@ def run_job(widget: Any, source: str, target: str, **kwargs: Any) -> Any:
     job = JobProcess(
         target,
         {
-            "store_path": str(ctx.store_path),
+            "store_path": ctx.store_uri,
+            "storage_options": ctx.storage_options,
             "models_dir": str(ctx.models_dir) if ctx.models_dir else None,
             **kwargs,
         },

@@ -277,7 +277,8 @@ class RunPane(Vertical):
         job = JobProcess(
             "tui.jobs:generate_job",
             {
-                "store_path": str(ctx.store_path),
+                "store_path": ctx.store_uri,
+            "storage_options": ctx.storage_options,
                 "models_dir": str(ctx.models_dir) if ctx.models_dir else None,
                 "manifest": request.manifest(),
                 "run_id": run_id,
