@@ -91,6 +91,7 @@ class GenerateReport:
     evaluated_tokens: int = 0
     status: str = "finished"
     samples: list[str] = field(default_factory=list)
+    workers: dict[str, int] = field(default_factory=dict)  # blocks per cluster worker
 
     @property
     def queries_per_s(self) -> float:
@@ -201,13 +202,21 @@ def generate(
     on_progress: Callable[[Progress], None] | None = None,
     run_id: str | None = None,
     should_stop: Callable[[], bool] | None = None,
+    cluster: str | None = None,
+    actors: int | None = None,
 ) -> GenerateReport:
     """Generate the missing synthetic queries of a request and commit them in batches.
 
     ``run_id`` continues an existing run record (resume). ``should_stop`` is polled between
     batches; the store's run status ``cancelling`` (set by ``augplan runs cancel``) stops too.
+    ``cluster`` (a Ray address) decodes the batches on a pool of ``actors`` generator actors
+    there (``engine.cluster``); each finished batch is committed here as it returns.
     """
     _check_request(request)
+    if cluster is not None:  # reached first: a wrong address writes nothing
+        from engine.cluster import connect
+
+        connect(cluster)
     t_start = time.perf_counter()
     plan, model_id = resolve_plan(request, models_dir, backend)
     params = request.sampling_params(plan)
@@ -220,7 +229,14 @@ def generate(
     job = _Job(request, plan, model_id, params, run_id)
     tracker = RunTracker(store, run_id, total=len(rows), present=len(rows) - len(todo),
                          on_progress=on_progress, should_stop=should_stop)
-    status = tracker.run_to_end(lambda: _generate_waves(job, tracker, todo, backend, models_dir))
+    workers: dict[str, int] = {}
+    if cluster is None:
+        status = tracker.run_to_end(
+            lambda: _generate_waves(job, tracker, todo, backend, models_dir))
+    else:
+        status = tracker.run_to_end(lambda: _generate_on_cluster(
+            job, tracker, _waves(todo, request.batch_size), cluster, actors, models_dir,
+            workers))
     store.optimize()
     c = tracker.counts
     return GenerateReport(
@@ -229,6 +245,7 @@ def generate(
         already_present=len(here), copied=copied, seconds=time.perf_counter() - t_start,
         gen_seconds=c.seconds, prompt_tokens=c.prompt_tokens, gen_tokens=c.gen_tokens,
         evaluated_tokens=c.evaluated_tokens, status=status, samples=c.samples,
+        workers=workers,
     )
 
 
@@ -337,16 +354,57 @@ def _generate_waves(job: _Job, tracker: RunTracker, todo: list[dict[str, Any]],
         _generate_wave(job, tracker, backend, wave)
 
 
+def _block(job: _Job, wave: list[dict[str, Any]]) -> dict[str, Any]:
+    """The decode of one wave as plain values: the backend's ``complete_many`` arguments."""
+    variant, params = wave[0]["variant"], job.params
+    return {
+        "prompts": [variant.render(r["title"], r["text"]) for r in wave],
+        "prefix": variant.prefix, "stop": list(variant.stop),
+        "seeds": [_call_seed(r["key"], job.request.seed) for r in wave],
+        "params": {k: params[k] for k in ("max_tokens", "temperature", "top_p", "top_k")},
+    }
+
+
 def _generate_wave(job: _Job, tracker: RunTracker, backend: Backend,
                    wave: list[dict[str, Any]]) -> None:
     """One batched decode of rows sharing a variant, committed at once, then checkpointed."""
-    variant, params = wave[0]["variant"], job.params
-    outs = backend.complete_many(
-        [variant.render(r["title"], r["text"]) for r in wave], prefix=variant.prefix,
-        max_tokens=params["max_tokens"], temperature=params["temperature"],
-        top_p=params["top_p"], top_k=params["top_k"],
-        seeds=[_call_seed(r["key"], job.request.seed) for r in wave], stop=variant.stop,
-    )
+    block = _block(job, wave)
+    outs = backend.complete_many(block["prompts"], prefix=block["prefix"], seeds=block["seeds"],
+                                 stop=block["stop"], **block["params"])
+    _commit_wave(job, tracker, wave, outs)
+
+
+def _generate_on_cluster(job: _Job, tracker: RunTracker, waves: list[list[dict[str, Any]]],
+                         address: str, actors: int | None, models_dir: Path | None,
+                         workers: dict[str, int]) -> None:
+    """The waves decoded by generator actors on a Ray cluster, each committed here as it
+    returns (in any order); stops between two results when asked to."""
+    if not waves:
+        return
+    from engine import cluster
+
+    request = job.request
+    settings: dict[str, Any] = {}
+    if request.backend == "llama.cpp":
+        settings["n_parallel"] = min(request.batch_size, 4)
+    if request.backend == "http":
+        settings["base_url"] = request.base_url
+    threads = int(os.environ["AUGPLAN_THREADS"]) if os.environ.get("AUGPLAN_THREADS") else 1
+    spec = cluster.ActorSpec(request.backend, request.augmenter,
+                             str(models_dir) if models_dir else None, settings, threads)
+    catalogue.get_entry(request.augmenter)  # a wrong name fails here, not in every actor
+    for i, outs, worker in cluster.decode_blocks(address, spec, [_block(job, w) for w in waves],
+                                                 actors=actors):
+        _commit_wave(job, tracker, waves[i], outs)
+        workers[worker] = workers.get(worker, 0) + 1
+        if tracker.stop_requested():
+            raise Cancelled
+
+
+def _commit_wave(job: _Job, tracker: RunTracker, wave: list[dict[str, Any]],
+                 outs: list[dict[str, Any]]) -> None:
+    """Commit one decoded wave at once, then checkpoint the run."""
+    variant = wave[0]["variant"]
     pending = []
     for r, out in zip(wave, outs, strict=True):
         query = prompts.parse_query(out["text"])

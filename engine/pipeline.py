@@ -48,12 +48,15 @@ def generate_and_check(
     on_progress: Callable[[Progress], None] | None = None,
     on_stage: StageProgress | None = None,
     should_stop: Callable[[], bool] | None = None,
+    cluster: str | None = None,
+    actors: int | None = None,
 ) -> GenerationOutcome:
     """Generate the request's missing queries (resumable, cached), then, once the run has
     finished, embed its queries and (unless ``quality=False``) filter, deduplicate and score
-    them. ``embed=False`` skips the whole pass (quality needs the vectors)."""
+    them. ``embed=False`` skips the whole pass (quality needs the vectors). ``cluster`` (a Ray
+    address) decodes on ``actors`` generator actors there; the pass after runs here."""
     report = generate(store, request, models_dir=models_dir, on_progress=on_progress,
-                      run_id=run_id, should_stop=should_stop)
+                      run_id=run_id, should_stop=should_stop, cluster=cluster, actors=actors)
     embedded, checked = 0, None
     if embed and report.status == "finished":
         if quality and report.target:

@@ -116,3 +116,17 @@ def s3_bucket(s3_endpoint: str, request: pytest.FixtureRequest) -> dict[str, Any
            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
     return {"bucket": bucket, "client": client, "options": options, "env": env,
             "endpoint": s3_endpoint}
+
+
+@pytest.fixture(scope="session")
+def ray_address() -> Iterator[str]:
+    """A local Ray cluster (2 CPUs, on 127.0.0.1) for the session; its address, which the
+    commands under test join as ``--cluster ADDRESS``."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    import ray
+
+    info = ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
+                    log_to_driver=False, logging_level="ERROR")
+    yield info.address_info["gcs_address"]
+    ray.shutdown()

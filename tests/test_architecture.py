@@ -146,7 +146,8 @@ def test_no_sql_text_above_the_store() -> None:
 
 
 PUBLIC = {
-    "store": ["STATUSES", "AugplanError", "Selection", "Store", "default_path", "now"],
+    "store": ["STATUSES", "AugplanError", "Selection", "Store", "default_location",
+              "default_path", "is_remote", "now"],
     "planner": [
         "FAMILIES", "AugmenterCost", "BacktestRow", "CostModel", "Curve", "CurveFit",
         "FamilyFit", "Option", "PilotPoint", "Plan", "PlanError", "PlanOptions", "backtest",

@@ -32,6 +32,14 @@ from tui.cli._common import (
     stage_progress,
 )
 
+ClusterOpt = Annotated[str, typer.Option(
+    "--cluster", envvar="AUGPLAN_CLUSTER",
+    help="Where to decode: local (this process), auto (the Ray cluster this machine belongs "
+    "to), ray://HOST:PORT or HOST:PORT (a Ray cluster's address).")]
+ActorsOpt = Annotated[int | None, typer.Option(
+    "--actors", help="Generator actors on the cluster (default: one per GPU, else the "
+    "cluster's CPUs / AUGPLAN_THREADS).")]
+
 runs_app = typer.Typer(help="Generation runs recorded in the store.", no_args_is_help=True)
 
 
@@ -108,14 +116,18 @@ def generate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per batch and commit.")]
     = 16,
+    cluster: ClusterOpt = "local",
+    actors: ActorsOpt = None,
     store_path: StoreOpt = None,
     storage: StorageOpt = None,
     models_dir: ModelsOpt = None,
 ) -> None:
     """Generate synthetic queries; what is already in the store is never generated again."""
+    from engine.cluster import parse_cluster
     from engine.generate import GenerateRequest, load_examples
     from engine.prompts import DEFAULT_STRATEGY
 
+    address = parse_cluster(cluster)
     store = open_store(store_path, storage)
     pairs: tuple[tuple[str, str], ...] = ()
     if examples is not None or examples_split is not None:
@@ -126,7 +138,8 @@ def generate(
                               top_p=top_p, batch_size=batch_size, form=form, examples=pairs,
                               backend=backend, base_url=base_url)
     outcome = run_with_progress(store, request, models_dir, quiet=as_json, embed=not no_embed,
-                                quality=not no_filter, round_trip=round_trip)
+                                quality=not no_filter, round_trip=round_trip,
+                                cluster=address, actors=actors)
     print_outcome(outcome, as_json)
 
 
@@ -154,6 +167,9 @@ def print_outcome(outcome: Any, as_json: bool) -> None:
                   f"tokens/s, {report.prompt_tokens} prompt tokens "
                   f"({report.evaluated_tokens} evaluated), {report.gen_seconds:.1f} s "
                   f"in the model")
+    if report.workers:
+        out.print(f"  on the cluster: {sum(report.workers.values())} batches by "
+                  f"{len(report.workers)} actors ({', '.join(sorted(report.workers))})")
 
 
 def embed(

@@ -1,0 +1,138 @@
+"""Generation on a Ray cluster (2 CPUs on 127.0.0.1) against a store in object storage (moto
+on 127.0.0.1): blocks are committed as they return, a killed driver resumes without losing or
+duplicating a row, a rerun generates nothing, and two drivers at once keep one row per key."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.cluster import parse_cluster
+from store import AugplanError, Store
+from tests.helpers import AUGPLAN, ROOT, make_env, ok, run, user_error
+
+PASSAGES = 8
+
+
+def corpus(data_dir: Path, root: Path) -> Path:
+    """The first passages of SciFact as a BEIR folder."""
+    root.mkdir(parents=True, exist_ok=True)
+    with (data_dir / "scifact" / "corpus.jsonl").open(encoding="utf-8") as fh:
+        lines = [next(fh) for _ in range(PASSAGES)]
+    (root / "corpus.jsonl").write_text("".join(lines), encoding="utf-8")
+    first = json.loads(lines[0])["_id"]
+    (root / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": "a question"}) + "\n")
+    (root / "qrels").mkdir(exist_ok=True)
+    (root / "qrels" / "test.tsv").write_text(f"query-id\tcorpus-id\tscore\nq1\t{first}\t1\n")
+    return root
+
+
+@pytest.fixture
+def setting(s3_bucket: dict[str, Any], ray_address: str, models_dir: Path, data_dir: Path,
+            tmp_path: Path) -> dict[str, Any]:
+    env = make_env(tmp_path / "unused", models_dir, AUGPLAN_HOME=str(tmp_path / "home"),
+                   AUGPLAN_THREADS="1", **s3_bucket["env"])
+    source = corpus(data_dir, tmp_path / "corpus")
+    return {"env": env, "source": source, "bucket": s3_bucket, "address": ray_address}
+
+
+def store_at(setting: dict[str, Any], prefix: str) -> Store:
+    return Store(f"s3://{setting['bucket']['bucket']}/{prefix}",
+                 storage_options=setting["bucket"]["options"])
+
+
+def generate_args(setting: dict[str, Any], prefix: str, limit: int = PASSAGES) -> list[str]:
+    return ["generate", "--corpus", "c", "--augmenter", "smollm2-135m", "--limit", str(limit),
+            "--batch-size", "1", "--no-embed", "--json", "--cluster", setting["address"],
+            "--store", f"s3://{setting['bucket']['bucket']}/{prefix}"]
+
+
+def imported(setting: dict[str, Any], prefix: str) -> None:
+    ok(run(["corpus", "import", str(setting["source"]), "--name", "c", "--store",
+            f"s3://{setting['bucket']['bucket']}/{prefix}"], setting["env"]))
+
+
+def queries(store: Store) -> dict[str, str]:
+    rows = store.augmentations().to_pylist()
+    uids = [r["uid"] for r in rows]
+    assert len(uids) == len(set(uids)), "a uid stored twice"
+    return {r["uid"]: r["query"] for r in rows}
+
+
+def test_generation_on_the_cluster_resumes_after_a_killed_driver(setting: dict[str, Any]
+                                                                 ) -> None:
+    env = setting["env"]
+    # an uninterrupted run: every planned key once, decoded by more than one actor
+    imported(setting, "whole")
+    report = json.loads(ok(run(generate_args(setting, "whole"), env)))
+    assert report["generated"] == PASSAGES and report["target"] == PASSAGES
+    assert len(report["workers"]) > 1 and sum(report["workers"].values()) == PASSAGES
+    whole = queries(store_at(setting, "whole"))
+    assert len(whole) == PASSAGES
+
+    # a driver killed with SIGKILL once some blocks are committed, then the same command
+    imported(setting, "killed")
+    store = store_at(setting, "killed")
+    driver = subprocess.Popen([str(AUGPLAN), *generate_args(setting, "killed")], env=env,
+                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 600
+    while store.count("augmentations") < 2 and time.monotonic() < deadline:
+        assert driver.poll() is None, "the driver ended before it could be killed"
+        time.sleep(0.5)
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait()
+    kept = store.count("augmentations")
+    assert 2 <= kept < PASSAGES
+    report = json.loads(ok(run(generate_args(setting, "killed"), env)))
+    assert report["already_present"] == kept and report["generated"] == PASSAGES - kept
+    assert queries(store) == whole  # the same rows as the uninterrupted run
+
+    # a third run generates nothing and commits nothing
+    version = store.table("augmentations").version
+    report = json.loads(ok(run(generate_args(setting, "killed"), env)))
+    assert report["generated"] == 0 and report["already_present"] == PASSAGES
+    assert store.table("augmentations").version == version
+
+
+def test_two_drivers_on_overlapping_passages_keep_one_row_per_key(setting: dict[str, Any]
+                                                                  ) -> None:
+    imported(setting, "two")
+    drivers = [subprocess.Popen([str(AUGPLAN), *generate_args(setting, "two", limit)],
+                                env=setting["env"], cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+               for limit in (PASSAGES - 2, PASSAGES)]
+    for d in drivers:
+        _out, errors = d.communicate(timeout=900)
+        assert d.returncode == 0, errors
+    got = queries(store_at(setting, "two"))  # asserts no uid twice
+    assert len(got) == PASSAGES
+
+
+def test_a_cluster_address_with_nothing_there_is_one_clear_error(setting: dict[str, Any]
+                                                                 ) -> None:
+    imported(setting, "none")
+    store = store_at(setting, "none")
+    runs = store.count("runs")
+    for address in ("127.0.0.1:1", "ray://127.0.0.1:1"):
+        args = generate_args(setting, "none")
+        args[args.index("--cluster") + 1] = address
+        message = user_error(run(args, setting["env"], timeout=300))
+        assert f"--cluster {address}: no Ray cluster reachable" in message
+    assert store.count("runs") == runs and store.count("augmentations") == 0
+
+
+def test_cluster_values() -> None:
+    assert parse_cluster("local") is None and parse_cluster(None) is None
+    assert parse_cluster("auto") == "auto"
+    assert parse_cluster("ray://10.0.0.1:10001") == "ray://10.0.0.1:10001"
+    assert parse_cluster("127.0.0.1:6379") == "127.0.0.1:6379"
+    for bad in ("nowhere", "host:port", ":6379"):
+        with pytest.raises(AugplanError, match="--cluster"):
+            parse_cluster(bad)
