@@ -24,7 +24,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   "$VENV/bin/pip" install --disable-pip-version-check -q "torch==2.13.0"
   # llama-cpp-python compiles from source: text-only (no multimodal library).
   export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}"
-  "$VENV/bin/pip" install --disable-pip-version-check -q -e ".[test]"
+  "$VENV/bin/pip" install --disable-pip-version-check -q -e ".[test,cluster]"
   echo "$want" > "$stamp"
 fi
 

@@ -33,9 +33,12 @@ def select_pairs(
     *,
     models_dir: Path | None = None,
     on_event: Event | None = None,
+    cluster: str | None = None,
+    actors: int | None = None,
 ) -> tuple[list[tuple[str, str]], list[str], int]:
     """The first ``n`` accepted (query, passage text) pairs of ``augmenter`` in the seeded order,
-    generating what is missing; returns (pairs, their keys, augmentations generated)."""
+    generating what is missing (on a Ray cluster when ``cluster`` is its address); returns
+    (pairs, their keys, augmentations generated)."""
     from engine import generate as gen
 
     order = passage_order(store, request.corpus, request.sample_seed)
@@ -67,7 +70,8 @@ def select_pairs(
                          f"{len(chunk)} passages ({len(keys) - len(todo)} cached there; "
                          f"{len(accepted)}/{n} accepted before them)")
             report = gen.generate(store, sub, models_dir=models_dir,
-                                  on_progress=_progress_events(augmenter, on_event))
+                                  on_progress=_progress_events(augmenter, on_event),
+                                  cluster=cluster, actors=actors)
             generated += report.generated
         unchecked = [k for k in keys if (have.get(k) or {}).get("vector") is None]
         if unchecked:

@@ -158,10 +158,12 @@ def load_plan(path: str | Path) -> dict[str, Any]:
 
 def execute_plan(store: Store, plan: dict[str, Any], out: Path, *,
                  models_dir: Path | None = None, backend: str = "llama.cpp",
-                 on_event: Callable[[str], None] | None = None) -> dict[str, Any]:
+                 on_event: Callable[[str], None] | None = None, cluster: str | None = None,
+                 actors: int | None = None) -> dict[str, Any]:
     """Generate (through the resumable, content-keyed engine) the plan's first ``scale``
     accepted queries in the pilots' seeded passage order, then export them as training pairs
-    (jsonl of query, passage_id, passage; parquet by extension). Returns a summary."""
+    (jsonl of query, passage_id, passage; parquet by extension). Returns a summary.
+    ``cluster`` (a Ray address) decodes on ``actors`` generator actors there."""
     import polars as pl
 
     from engine.pilot import PilotRequest, select_pairs
@@ -177,7 +179,8 @@ def execute_plan(store: Store, plan: dict[str, Any], out: Path, *,
                            scales=(n,), sample_seed=int(plan.get("sample_seed", 0)),
                            per_passage=int(plan.get("per_passage", 1)), backend=backend)
     pairs, keys, generated = select_pairs(store, request, plan["augmenter"], n,
-                                          models_dir=models_dir, on_event=on_event)
+                                          models_dir=models_dir, on_event=on_event,
+                                          cluster=cluster, actors=actors)
     frame = pl.DataFrame({"query": [q for q, _ in pairs], "passage": [t for _, t in pairs],
                           "key": keys})
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -37,6 +37,13 @@ ModelsOpt = Annotated[
                  help="Models folder. Default: ~/.augplan/models."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+ClusterOpt = Annotated[str, typer.Option(
+    "--cluster", envvar="AUGPLAN_CLUSTER",
+    help="Where to decode: local (this process), auto (the Ray cluster this machine belongs "
+    "to), ray://HOST:PORT or HOST:PORT (a Ray cluster's address).")]
+ActorsOpt = Annotated[int | None, typer.Option(
+    "--actors", help="Generator actors on the cluster (default: one per GPU, else the "
+    "cluster's CPUs / AUGPLAN_THREADS).")]
 
 
 def parse_storage_options(items: list[str] | None) -> dict[str, str]:

@@ -22,6 +22,8 @@ from rich.table import Table
 
 from store.errors import AugplanError
 from tui.cli._common import (
+    ActorsOpt,
+    ClusterOpt,
     ModelsOpt,
     StorageOpt,
     StoreOpt,
@@ -31,14 +33,6 @@ from tui.cli._common import (
     print_table,
     stage_progress,
 )
-
-ClusterOpt = Annotated[str, typer.Option(
-    "--cluster", envvar="AUGPLAN_CLUSTER",
-    help="Where to decode: local (this process), auto (the Ray cluster this machine belongs "
-    "to), ray://HOST:PORT or HOST:PORT (a Ray cluster's address).")]
-ActorsOpt = Annotated[int | None, typer.Option(
-    "--actors", help="Generator actors on the cluster (default: one per GPU, else the "
-    "cluster's CPUs / AUGPLAN_THREADS).")]
 
 runs_app = typer.Typer(help="Generation runs recorded in the store.", no_args_is_help=True)
 

@@ -16,6 +16,8 @@ from rich.table import Table
 from engine.prompts import DEFAULT_STRATEGY
 from store.errors import AugplanError
 from tui.cli._common import (
+    ActorsOpt,
+    ClusterOpt,
     ModelsOpt,
     StorageOpt,
     StoreOpt,
@@ -309,6 +311,8 @@ def run_cmd(
         "./augplan-train-<corpus>-<augmenter>-<n>.jsonl.")] = None,
     backend: Annotated[str, typer.Option("--backend", help="Generation backend.")]
     = "llama.cpp",
+    cluster: ClusterOpt = "local",
+    actors: ActorsOpt = None,
     store_path: StoreOpt = None,
     storage: StorageOpt = None,
     models_dir: ModelsOpt = None,
@@ -317,7 +321,9 @@ def run_cmd(
     cached engine (killed runs resume; nothing is generated twice), filter them, then export
     the training pairs."""
     from engine import planning
+    from engine.cluster import parse_cluster
 
+    address = parse_cluster(cluster)
     if (plan_file is None) == (not recommended):
         raise AugplanError("give --plan PLAN.json or --recommended, one of the two")
     if recommended:
@@ -339,6 +345,7 @@ def run_cmd(
               f"of {doc['corpus']}")
     summary = planning.execute_plan(
         open_store(store_path, storage), doc, target, models_dir=models_dir, backend=backend,
-        on_event=lambda m: err.print(f"  [dim]{m}", highlight=False))
+        on_event=lambda m: err.print(f"  [dim]{m}", highlight=False), cluster=address,
+        actors=actors)
     out.print(f"{summary['generated']} queries generated (the rest came from the cache); "
               f"{summary['exported']} training pairs written to {summary['path']}")
