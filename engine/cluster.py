@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,30 +48,43 @@ def connect(address: str) -> None:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     # Ray's sockets on the loopback address when the cluster is on this machine
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    # the driver's core worker logs to stderr only what is fatal; errors of the actors come
+    # back as Python exceptions, and every log stays in the cluster's session folder
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
     try:
         import ray
     except ImportError as exc:
         raise AugplanError("--cluster needs Ray: pip install 'augplan[cluster]'") from exc
     if ray.is_initialized():
+        _quiet_data()
         return
     if address != AUTO and not address.startswith("ray://"):
         _probe(address)  # Ray itself would wait for minutes on an address with nothing there
     try:
-        ray.init(address=address, log_to_driver=False, logging_level="ERROR",
-                 configure_logging=False)
+        with warnings.catch_warnings():
+            # Ray starts its helper processes with fork + exec; lancedb's fork warning is
+            # about a child that keeps running Python, which these do not.
+            warnings.filterwarnings("ignore", message="lancedb fork support")
+            ray.init(address=address, log_to_driver=False, logging_level="ERROR",
+                     configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as exc:
         first = (str(exc).splitlines() or [type(exc).__name__])[0][:160]
         raise AugplanError(f"--cluster {address}: no Ray cluster reachable there ({first})",
                            hint="start one with `ray start --head`, or use --cluster local"
                            ) from exc
+    _quiet_data()
+
+
+def _quiet_data() -> None:
+    """Ray Data without its own progress bars and log lines: augplan shows its progress."""
     import logging
 
     import ray.data
 
     ctx = ray.data.DataContext.get_current()
     ctx.print_on_execution_start = False
-    logging.getLogger("ray.data").setLevel(logging.ERROR)  # augplan shows its own progress
     ctx.enable_progress_bars = False
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
 
 
 def _probe(address: str, timeout: float = 5.0) -> None:

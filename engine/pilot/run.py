@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from engine.device import device_name
 from engine.evaluate import Evaluator, load_eval_set
 from engine.pilot.config import PILOT_VERSION, Event, PilotReport, PilotRequest, _hash
 from engine.pilot.pairs import human_pairs, select_pairs
-from engine.pilot.train import train
+from engine.pilot.train import train_point
 from engine.splits import carve_fingerprint, choice_split
 from store import Store, now
 from store.errors import AugplanError
@@ -44,6 +45,20 @@ def _validate(request: PilotRequest) -> None:
     prompts.load(request.strategy)
 
 
+@dataclass
+class Point:
+    """A grid point to measure: its config and hash, its point id per eval set (and those
+    already stored), and its training pairs."""
+
+    config: dict[str, Any]
+    config_hash: str
+    ids: dict[str, str]
+    stored: dict[str, dict[str, Any]]
+    label: str
+    pairs: list[tuple[str, str]]
+    seed: int
+
+
 class _PilotRun:
     """One pilot's evaluators, settings and report; ``point`` measures one grid point."""
 
@@ -71,9 +86,9 @@ class _PilotRun:
         if self.on_event:
             self.on_event(msg)
 
-    def point(self, config: dict[str, Any], pairs: Sequence[tuple[str, str]] | None,
-              seed: int) -> None:
-        """Evaluate (training first, when there are pairs) unless every eval set is stored."""
+    def prepare(self, config: dict[str, Any], pairs: Sequence[tuple[str, str]] | None,
+                seed: int) -> Point | None:
+        """The point to measure, or None when every eval set of it is stored (reused)."""
         config = {"version": PILOT_VERSION, "retriever": self.request.retriever, **config}
         config_hash = _hash(config)
         ids = {ev.evalset.name: _hash({"config": config_hash, "eval": ev.evalset.name,
@@ -88,40 +103,50 @@ class _PilotRun:
             self.report.reused += len(ids)
             self.report.points += [stored[i] for i in ids.values()]
             self.say(f"{label}: in the store")
+            return None
+        return Point(config, config_hash, ids, stored, label, list(pairs or []), seed)
+
+    def point(self, config: dict[str, Any], pairs: Sequence[tuple[str, str]] | None,
+              seed: int) -> None:
+        """Evaluate (training first, when there are pairs) unless every eval set is stored."""
+        p = self.prepare(config, pairs, seed)
+        if p is None:
             return
         model = retrievers.load(self.request.retriever, self.models_dir)
-        train_seconds = self._train(model, pairs, seed, label, config_hash)
+        if p.pairs:
+            self.say(f"{p.label}: training on {len(p.pairs)} pairs")
+        train_seconds = train_point(model, p.pairs, self.train_cfg, p.seed,
+                                    self.request.keep_models, p.config_hash)
+        results = {}
+        for ev in self.evaluators:
+            if p.ids[ev.evalset.name] not in p.stored:
+                self.say(f"{p.label}: evaluating on {ev.evalset.name} ({ev.label})")
+                results[ev.evalset.name] = ev.evaluate(model)
+        del model
+        self.finish(p, train_seconds, results)
+
+    def finish(self, p: Point, train_seconds: float,
+               results: dict[str, tuple[dict[str, float], float]]) -> None:
+        """Store a measured point (metrics and seconds per eval set, from here or a worker)
+        and its training throughput."""
+        if p.pairs:
+            self.report.trained += 1
+            _training_profile(self.store, self.request.retriever, len(p.pairs), train_seconds,
+                              self.train_cfg, self.device)
         rows = []
         for ev in self.evaluators:
-            pid = ids[ev.evalset.name]
-            if pid in stored:
-                self.report.points.append(stored[pid])
+            pid = p.ids[ev.evalset.name]
+            if pid in p.stored:
+                self.report.points.append(p.stored[pid])
                 self.report.reused += 1
                 continue
-            self.say(f"{label}: evaluating on {ev.evalset.name} ({ev.label})")
-            metrics, eval_seconds = ev.evaluate(model)
-            rows.append(self._row(pid, config_hash, config, seed, ev, metrics, train_seconds,
-                                  eval_seconds))
-            self.say(f"{label}: {ev.evalset.name} nDCG@10 {metrics['ndcg@10']:.4f}")
+            metrics, eval_seconds = results[ev.evalset.name]
+            rows.append(self._row(pid, p.config_hash, p.config, p.seed, ev, metrics,
+                                  train_seconds, eval_seconds))
+            self.say(f"{p.label}: {ev.evalset.name} nDCG@10 {metrics['ndcg@10']:.4f}")
         self.store.add_pilots(rows)
         self.report.points += rows
         self.report.computed += len(rows)
-        del model
-
-    def _train(self, model: Any, pairs: Sequence[tuple[str, str]] | None, seed: int,
-               label: str, config_hash: str) -> float:
-        """Train on the pairs (none: zero-shot); record the training throughput; keep the
-        model when asked. Returns the training seconds."""
-        if not pairs:
-            return 0.0
-        self.say(f"{label}: training on {len(pairs)} pairs")
-        seconds = train(model, pairs, self.train_cfg, seed)
-        self.report.trained += 1
-        _training_profile(self.store, self.request.retriever, len(pairs), seconds,
-                          self.train_cfg, self.device)
-        if self.request.keep_models:
-            model.save(str(Path(self.request.keep_models).expanduser() / config_hash))
-        return seconds
 
     def _row(self, pid: str, config_hash: str, config: dict[str, Any], seed: int, ev: Any,
              metrics: dict[str, float], train_seconds: float,
@@ -148,37 +173,54 @@ def run_pilot(
     *,
     models_dir: Path | None = None,
     on_event: Event | None = None,
+    cluster: str | None = None,
 ) -> PilotReport:
-    """Compute every missing point of the pilot grid; returns all of its points."""
+    """Compute every missing point of the pilot grid; returns all of its points. With
+    ``cluster`` (a Ray address) generation goes to its actors and every point is a task there,
+    stored as it finishes (``engine.pilot.remote``)."""
     _validate(request)
+    if cluster is not None:  # reached first: a wrong address writes nothing
+        from engine.cluster import connect
+
+        connect(cluster)
     info = store.corpus_info(request.corpus)
     run = _PilotRun(store, request, models_dir, on_event)
     train_cfg = run.train_cfg
+    grid: list[tuple[dict[str, Any], Sequence[tuple[str, str]] | None, int]] = []
 
     # Zero-shot: no training, no seed.
-    run.point({"kind": "zero-shot", "scale": 0}, None, 0)
+    grid.append(({"kind": "zero-shot", "scale": 0}, None, 0))
 
     # The corpus' own human pairs, when it has a train split.
     if request.human and request.human_split in json.loads(info.get("qrels") or "{}"):
         pairs = human_pairs(store, request.corpus, request.human_split)
         if pairs:
             for seed in request.seeds:
-                run.point({"kind": "human", "augmenter": "human", "scale": len(pairs),
-                           "split": request.human_split, "pairs": _hash(pairs), "seed": seed,
-                           "train": train_cfg}, pairs, seed)
+                grid.append(({"kind": "human", "augmenter": "human", "scale": len(pairs),
+                              "split": request.human_split, "pairs": _hash(pairs),
+                              "seed": seed, "train": train_cfg}, pairs, seed))
 
     for augmenter in request.augmenters:
         top = max(request.scales)
         pairs, keys, generated = select_pairs(store, request, augmenter, top,
-                                              models_dir=models_dir, on_event=on_event)
+                                              models_dir=models_dir, on_event=on_event,
+                                              cluster=cluster)
         run.report.generated += generated
         for scale in sorted(request.scales):
             for seed in request.seeds:
-                run.point({"kind": "synthetic", "augmenter": augmenter,
-                           "strategy": request.strategy, "scale": scale, "seed": seed,
-                           "per_passage": request.per_passage,
-                           "sample_seed": request.sample_seed, "pairs": _hash(keys[:scale]),
-                           "train": train_cfg}, pairs[:scale], seed)
+                grid.append(({"kind": "synthetic", "augmenter": augmenter,
+                              "strategy": request.strategy, "scale": scale, "seed": seed,
+                              "per_passage": request.per_passage,
+                              "sample_seed": request.sample_seed,
+                              "pairs": _hash(keys[:scale]), "train": train_cfg},
+                             pairs[:scale], seed))
+    if cluster is None:
+        for config, pairs_, seed in grid:
+            run.point(config, pairs_, seed)
+    else:
+        from engine.pilot.remote import measure_on_cluster
+
+        measure_on_cluster(run, [p for c, q, s in grid if (p := run.prepare(c, q, s))])
     return run.report
 
 

@@ -67,3 +67,16 @@ def train(model: Any, pairs: Sequence[tuple[str, str]], config: dict[str, Any], 
     return seconds
 
 
+def train_point(model: Any, pairs: Sequence[tuple[str, str]], config: dict[str, Any],
+                seed: int, keep_models: str | None, config_hash: str) -> float:
+    """A pilot point's training: on the pairs (none: zero-shot, 0 s), keeping the model in
+    ``keep_models``/``config_hash`` when asked; returns the seconds."""
+    if not pairs:
+        return 0.0
+    seconds = train(model, pairs, config, seed)
+    if keep_models:
+        from pathlib import Path
+
+        model.save(str(Path(keep_models).expanduser() / config_hash))
+    return seconds
+

@@ -136,3 +136,31 @@ def test_cluster_values() -> None:
     for bad in ("nowhere", "host:port", ":6379"):
         with pytest.raises(AugplanError, match="--cluster"):
             parse_cluster(bad)
+
+
+def test_a_pilot_grid_on_the_cluster_resumes_after_a_killed_driver(setting: dict[str, Any]
+                                                                   ) -> None:
+    """Every (augmenter, scale, seed) point is a task on the cluster, stored as it finishes:
+    a driver killed once some points landed keeps them, and the rerun measures the rest."""
+    imported(setting, "grid")
+    store = store_at(setting, "grid")
+    args = ["pilot", "--corpus", "c", "--retriever", "static-minilm", "--augmenters",
+            "smollm2-135m", "--scales", "2,3", "--seeds", "0,1", "--no-human", "--json",
+            "--cluster", setting["address"], "--store",
+            f"s3://{setting['bucket']['bucket']}/grid"]
+    driver = subprocess.Popen([str(AUGPLAN), *args], env=setting["env"], cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 900
+    while store.count("pilots") < 1 and time.monotonic() < deadline:
+        assert driver.poll() is None, "the grid ended before it could be killed"
+        time.sleep(0.2)
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait()
+    kept = store.count("pilots")
+    assert 1 <= kept < 5  # zero-shot and 2 scales x 2 seeds
+    report = json.loads(ok(run(args, setting["env"])))
+    assert report["computed"] == 5 - kept and report["reused"] == kept
+    ids = [p["point_id"] for p in store.pilots(corpus="c")]
+    assert len(ids) == len(set(ids)) == 5
+    again = json.loads(ok(run(args, setting["env"])))
+    assert again["computed"] == 0 and again["reused"] == 5

@@ -15,6 +15,7 @@ from rich.table import Table
 from engine.prompts import DEFAULT_STRATEGY
 from engine.retrievers import DEFAULT_RETRIEVER
 from tui.cli._common import (
+    ClusterOpt,
     ModelsOpt,
     StorageOpt,
     StoreOpt,
@@ -110,12 +111,14 @@ def pilot(
     keep_models: Annotated[Path | None, typer.Option(
         "--keep-models", help="Keep the trained models in this folder.")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    cluster: ClusterOpt = "local",
     store_path: StoreOpt = None,
     storage: StorageOpt = None,
     models_dir: ModelsOpt = None,
 ) -> None:
     """Fine-tune a fresh retriever per (augmenter, scale, seed) and evaluate it; points
-    already in the store are not recomputed."""
+    already in the store are not recomputed. With --cluster, every point is a task there."""
+    from engine.cluster import parse_cluster
     from engine.pilot import PilotRequest, TrainConfig, run_pilot
 
     request = PilotRequest(
@@ -130,20 +133,23 @@ def pilot(
                           loss=loss, precision=precision),
         keep_models=str(keep_models) if keep_models else None,
     )
+    address = parse_cluster(cluster)
     store = open_store(store_path, storage)
     say = (lambda m: None) if as_json else (lambda m: err.print(m, highlight=False))
-    report = run_pilot(store, request, models_dir=models_dir, on_event=say)
+    report = run_pilot(store, request, models_dir=models_dir, on_event=say, cluster=address)
     if as_json:
-        out.print_json(json.dumps({
-            "computed": report.computed, "reused": report.reused,
-            "trained": report.trained, "generated": report.generated,
-            "points": [{k: v for k, v in p.items() if k not in ("config",)}
-                       for p in report.points]}))
-        return
+        return _print_json(report)
     print_table(points_table(report.points, f"pilot on {corpus}"))
     _evaluated_on(store, report.points)
     out.print(f"{report.computed} points computed, {report.reused} reused from the store, "
               f"{report.trained} models trained, {report.generated} queries generated")
+
+def _print_json(report: Any) -> None:
+    out.print_json(json.dumps({
+        "computed": report.computed, "reused": report.reused, "trained": report.trained,
+        "generated": report.generated,
+        "points": [{k: v for k, v in p.items() if k != "config"} for p in report.points]}))
+
 
 def _evaluated_on(store: Any, points: list[dict]) -> None:
     """Which splits the points were evaluated on, and what a carved split holds."""
