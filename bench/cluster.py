@@ -86,6 +86,15 @@ def commit_latency(store: Store, block: int, commits: int) -> dict[str, float]:
     return {"median_ms": round(statistics.median(times), 1), "max_ms": round(max(times), 1)}
 
 
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:  # weed mini may not heed SIGTERM
+        proc.kill()
+        proc.wait()
+
+
 def s3_servers(tmp: Path) -> list[tuple[str, dict[str, str], Any]]:
     """(name, storage options, stop) of the S3-compatible servers that run here."""
     import boto3
@@ -107,7 +116,7 @@ def s3_servers(tmp: Path) -> list[tuple[str, dict[str, str], Any]]:
                                  "-ip.bind=127.0.0.1", f"-s3.port={free}"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(10)
-        servers.append(("seaweedfs", f"http://127.0.0.1:{free}", proc.terminate))
+        servers.append(("seaweedfs", f"http://127.0.0.1:{free}", lambda: _stop(proc)))
     out = []
     for name, endpoint, stop in servers:
         boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",

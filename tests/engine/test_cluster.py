@@ -34,13 +34,19 @@ def corpus(data_dir: Path, root: Path) -> Path:
     return root
 
 
+def make_setting(bucket: dict[str, Any], ray_address: str, models_dir: Path, data_dir: Path,
+                 tmp_path: Path) -> dict[str, Any]:
+    env = make_env(tmp_path / "unused", models_dir, AUGPLAN_HOME=str(tmp_path / "home"),
+                   AUGPLAN_THREADS="1", **bucket["env"])
+    source = corpus(data_dir, tmp_path / "corpus")
+    return {"env": env, "source": source, "bucket": bucket, "address": ray_address}
+
+
 @pytest.fixture
 def setting(s3_bucket: dict[str, Any], ray_address: str, models_dir: Path, data_dir: Path,
             tmp_path: Path) -> dict[str, Any]:
-    env = make_env(tmp_path / "unused", models_dir, AUGPLAN_HOME=str(tmp_path / "home"),
-                   AUGPLAN_THREADS="1", **s3_bucket["env"])
-    source = corpus(data_dir, tmp_path / "corpus")
-    return {"env": env, "source": source, "bucket": s3_bucket, "address": ray_address}
+    """The moto store, the session's Ray cluster, the models and an 8-passage corpus."""
+    return make_setting(s3_bucket, ray_address, models_dir, data_dir, tmp_path)
 
 
 def store_at(setting: dict[str, Any], prefix: str) -> Store:
@@ -68,6 +74,19 @@ def queries(store: Store) -> dict[str, str]:
 
 def test_generation_on_the_cluster_resumes_after_a_killed_driver(setting: dict[str, Any]
                                                                  ) -> None:
+    kill_and_resume(setting)
+
+
+def test_the_same_kill_and_resume_against_seaweedfs(seaweedfs_bucket: dict[str, Any],
+                                                    ray_address: str, models_dir: Path,
+                                                    data_dir: Path, tmp_path: Path) -> None:
+    """The kill/resume test against a real S3-compatible server binary (SeaweedFS)."""
+    kill_and_resume(make_setting(seaweedfs_bucket, ray_address, models_dir, data_dir, tmp_path))
+
+
+def kill_and_resume(setting: dict[str, Any]) -> None:
+    """An uninterrupted run, then a driver killed mid-run and run again: the same rows, each
+    once; a third run generates and commits nothing."""
     env = setting["env"]
     # an uninterrupted run: every planned key once, decoded by more than one actor
     imported(setting, "whole")

@@ -146,3 +146,23 @@ def test_storage_options_are_checked(tmp_path: Path) -> None:
         ["stats", "--store", "s3://b/x", "--storage-option", "endpoint"], env))
     assert "object storage" in user_error(run(
         ["stats", "--storage-option", "region=x"], env))
+
+
+@pytest.mark.parametrize(("key", "expected"), [
+    ("aws_access_key_id", "the access key was refused"),
+    ("aws_secret_access_key", "the secret key was refused"),
+])
+def test_wrong_credentials_are_one_clear_error_and_write_nothing(
+        seaweedfs_bucket: dict[str, Any], tmp_path: Path, key: str, expected: str) -> None:
+    """SeaweedFS with one identity: a wrong key is refused before anything is written."""
+    uri = f"s3://{seaweedfs_bucket['bucket']}/store"
+    assert Store(uri, dim=DIM, storage_options=seaweedfs_bucket["options"]).remote  # the key
+    options = {**seaweedfs_bucket["options"], key: "wrong"}
+    with pytest.raises(AugplanError, match=expected):
+        Store(uri, dim=DIM, storage_options=options)
+    flags = [x for k, v in options.items() for x in ("--storage-option", f"{k}={v}")]
+    env = make_env(tmp_path / "unused", tmp_path / "models", AUGPLAN_HOME=str(tmp_path / "h"))
+    message = user_error(run(["corpus", "import", str(beir(tmp_path / "c")), "--name", "tiny",
+                              "--store", uri, *flags], env, timeout=120))
+    assert expected in message and len(message.strip().splitlines()) <= 2
+    assert objects(seaweedfs_bucket) == []
