@@ -222,7 +222,8 @@ def generate(
     params = request.sampling_params(plan)
     rows = plan_rows(request, plan, model_id, params, _request_passages(store, request))
     here, elsewhere = _find_cached(store, request.corpus, rows)
-    run_id = open_run(store, _run_manifest(request, plan, model_id, params, len(rows)), run_id)
+    run_id = open_run(store, _run_manifest(request, plan, model_id, params, len(rows), cluster),
+                      run_id)
     copied, copied_keys = _copy_from_other_corpora(store, request.corpus, rows, here, elsewhere)
     done_keys = here | copied_keys
     todo = [r for r in rows if r["key"] not in done_keys]
@@ -282,11 +283,13 @@ def _find_cached(store: Store, corpus: str,
 
 
 def _run_manifest(request: GenerateRequest, plan: prompts.PromptPlan, model_id: str,
-                  params: dict[str, Any], target: int) -> dict[str, Any]:
-    """The run record's manifest: what ``resume`` needs, and whose process the run is."""
+                  params: dict[str, Any], target: int,
+                  cluster: str | None = None) -> dict[str, Any]:
+    """The run record's manifest: what ``resume`` needs, whose process the run is, and the
+    Ray cluster it decodes on (None: in that process)."""
     return {"kind": "generate", **request.manifest(), "model_sha256": model_id,
             "form": plan.form, "prompt_hash": plan.hash, "params": params, "target": target,
-            "pid": os.getpid()}
+            "pid": os.getpid(), "cluster": cluster}
 
 
 def _copy_from_other_corpora(store: Store, corpus: str, rows: list[dict[str, Any]], here: set[str],

@@ -123,12 +123,14 @@ class AugplanApp(App[None]):
         *,
         initial: str = "plan",
         storage_options: dict[str, str] | None = None,
+        cluster: str | None = None,
     ) -> None:
         super().__init__()
         store = Store(store_path, storage_options=storage_options)  # reached now: errors early
         self.store_path = store.path
         self.store_uri = store.uri
         self.storage_options = store.storage_options
+        self.cluster = cluster  # the Ray address generation jobs decode on (None: locally)
         self.models_dir = Path(models_dir) if models_dir else None
         self.initial = initial
 
@@ -225,8 +227,10 @@ class AugplanApp(App[None]):
 
 
 def run_app(store_path: str | Path | None = None, models_dir: str | Path | None = None,
-            *, storage_options: dict[str, str] | None = None) -> None:
-    AugplanApp(store_path, models_dir, storage_options=storage_options).run()
+            *, storage_options: dict[str, str] | None = None,
+            cluster: str | None = None) -> None:
+    AugplanApp(store_path, models_dir, storage_options=storage_options,
+               cluster=cluster).run()
 
 
 __all__ = ["AugplanApp", "AugplanCommands", "run_app"]

@@ -250,10 +250,11 @@ def generate_job(
     run_id: str | None,
     emit: Emit,
     should_stop: Callable[[], bool],
+    cluster: str | None = None,
 ) -> dict[str, Any]:
-    """Generate (resumable), then the post-generation pass on the run's queries
-    (``engine.pipeline.generate_and_check``). Emits ``("progress", JobStats as dict)`` after
-    every committed batch and later stage."""
+    """Generate (resumable; on the Ray cluster at ``cluster`` when given), then the
+    post-generation pass on the run's queries (``engine.pipeline.generate_and_check``). Emits
+    ``("progress", JobStats as dict)`` after every committed batch and later stage."""
     from engine.generate import GenerateRequest
     from engine.pipeline import generate_and_check
     from engine.quality import status_counts
@@ -274,6 +275,7 @@ def generate_job(
         GenerateRequest.from_manifest(manifest),
         models_dir=Path(models_dir) if models_dir else None,
         run_id=run_id,
+        cluster=cluster,
         should_stop=should_stop,
         on_progress=lambda p: post(
             run_id=p.run_id,

@@ -183,3 +183,40 @@ def test_a_pilot_grid_on_the_cluster_resumes_after_a_killed_driver(setting: dict
     assert len(ids) == len(set(ids)) == 5
     again = json.loads(ok(run(args, setting["env"])))
     assert again["computed"] == 0 and again["reused"] == 5
+
+
+@pytest.mark.anyio
+async def test_the_tui_runs_a_cluster_job_like_a_local_one(setting: dict[str, Any],
+                                                          models_dir: Path) -> None:
+    """`augplan tui --cluster`: the Run pane starts a job that decodes on the cluster, shows
+    its progress and result like a local job's, and says where it ran."""
+    from textual.widgets import DataTable, Input, Select
+
+    from tests.tui.test_tui import SIZE, cells, errors, send_keys, settle, text_of
+    from tui.app import AugplanApp
+
+    imported(setting, "tui")
+    app = AugplanApp(f"s3://{setting['bucket']['bucket']}/tui", models_dir,
+                     storage_options=setting["bucket"]["options"], cluster=setting["address"],
+                     initial="run")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.query_one("#run-corpus", Select).value = "c"
+        app.query_one("#run-augmenter", Select).value = "smollm2-135m"
+        app.query_one("#run-limit", Input).value = "2"
+        send_keys(app, "s")
+        await pilot.pause()
+        await settle(pilot, timeout=600)
+        assert not errors(app)
+        done = app.query_one("#run-pane").finished[-1]
+        assert done.status == "finished" and "2 generated" in done.text, done.text
+        app.query_one("#run-pane").action_refresh()
+        await settle(pilot)
+        table = app.query_one("#jobs", DataTable)
+        table.focus()
+        table.move_cursor(row=0)
+        await settle(pilot)
+        jobs = cells(app, "#jobs")
+        assert [r[:3] for r in jobs] == [[done.run_id, "finished", "2/2"]]
+        assert f"on the cluster {setting['address']}" in text_of(app, "#job-detail")
+    assert store_at(setting, "tui").count("augmentations") == 2

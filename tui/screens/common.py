@@ -44,6 +44,7 @@ class AppContext:
     store_uri: str  # where the store is (a folder or an object-storage URI)
     storage_options: dict[str, str]
     models_dir: Path | None
+    cluster: str | None  # the Ray address generation jobs decode on (None: locally)
 
     def open_store(self) -> Store:  # pragma: no cover - implemented by the app
         raise NotImplementedError

@@ -172,8 +172,9 @@ class RunPane(Vertical):
         manifest = json.loads(run["manifest"] or "{}")
         limit = manifest.get("limit")
         rate = f", {run['generated'] / run['seconds']:.2f} q/s" if run["seconds"] else ""
+        where = f" · on the cluster {manifest['cluster']}" if manifest.get("cluster") else ""
         self.query_one("#job-detail", Static).update(
-            f"[b]{run['run_id']}[/b] {run['state']} {run['message'] or ''}\n"
+            f"[b]{run['run_id']}[/b] {run['state']}{where} {run['message'] or ''}\n"
             f"{run['corpus']} · {run['augmenter']} · {run['strategy']} · limit {limit} · "
             f"{manifest.get('per_passage', 1)} per passage · {run['generated']} generated, "
             f"{run['gen_tokens']} tokens{rate}"
@@ -282,6 +283,7 @@ class RunPane(Vertical):
                 "models_dir": str(ctx.models_dir) if ctx.models_dir else None,
                 "manifest": request.manifest(),
                 "run_id": run_id,
+                "cluster": ctx.cluster,
             },
             log=log_path(ctx.store_path),
         )
