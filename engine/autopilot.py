@@ -238,10 +238,21 @@ def _mode_label(r: AutopilotRequest) -> str:
     return f"nano{r.nano_k}" if r.eval_mode == "nano" else "full"
 
 
+@dataclass(frozen=True)
+class _Where:
+    """Where pilots run: the models folder, and the Ray cluster (None: this process)."""
+
+    models: Path | None
+    cluster: str | None
+
+
 def run_autopilot(store: Store, r: AutopilotRequest, *, models_dir: Path | None = None,
-                  on_event: Event | None = None) -> AutopilotReport:
-    """Pilots, plan and final run inside the budget; see the module's description."""
+                  on_event: Event | None = None, cluster: str | None = None) -> AutopilotReport:
+    """Pilots, plan and final run inside the budget; see the module's description. With
+    ``cluster`` (a Ray address) every batch of points (generation, then each point as a task)
+    runs there; the points are still chosen one after the other."""
     say = on_event or (lambda m: None)
+    where = _Where(models_dir, cluster)
     _validate(store, r)
     pilot_cap = r.pilot_share * r.budget_hours
     first, piloted, warnings = _start(store, r, pilot_cap)
@@ -253,18 +264,18 @@ def run_autopilot(store: Store, r: AutopilotRequest, *, models_dir: Path | None 
         say(f"starting pilots: zero-shot and {', '.join(r.augmenters)} at "
             f"{r.first_scale} and {2 * r.first_scale} queries on {report.dev_set}")
         run_pilot(store, _pilot_request(r, r.augmenters, (r.first_scale, 2 * r.first_scale)),
-                  models_dir=models_dir, on_event=say)
+                  models_dir=where.models, on_event=say, cluster=where.cluster)
         report.points += [(a, s) for a in r.augmenters for s in (r.first_scale,
                                                                  2 * r.first_scale)]
         cost = _costs(store, r)  # after the first points, which record the training rate
-        result = _loop(store, r, cost, pilot_cap, report, models_dir, say)
+        result = _loop(store, r, cost, pilot_cap, report, where, say)
         report.plan = {"augmenter": result.augmenter, "strategy": result.strategy,
                        "scale": result.scale, "predicted": result.predicted_metric,
                        "ci": [result.ci_low, result.ci_high], "stability": result.stability,
                        "cost_hours": result.cost_gpu_hours}
     # the choice is made: the final model is evaluated on dev and, once, on the test split
     report.test_set = split_note(store, f"{r.corpus}:test")
-    scores = _final(store, r, result, models_dir, say)
+    scores = _final(store, r, result, where, say)
     report.dev_score = scores[f"{r.corpus}:{DEV}"]
     report.test_score = scores[f"{r.corpus}:test"]
     report.final_hours = _final_hours(store, r, result, cost, report)
@@ -272,7 +283,7 @@ def run_autopilot(store: Store, r: AutopilotRequest, *, models_dir: Path | None 
 
 
 def _loop(store: Store, r: AutopilotRequest, cost: Any, pilot_cap: float,
-          report: AutopilotReport, models_dir: Path | None, say: Event) -> Any:
+          report: AutopilotReport, where: _Where, say: Event) -> Any:
     """Add the planner's next point until the choice is stable or the pilot share is spent;
     returns the last plan."""
     for step in range(r.max_points + 1):
@@ -311,7 +322,7 @@ def _loop(store: Store, r: AutopilotRequest, cost: Any, pilot_cap: float,
             return result
         say(f"next pilot point: {aug} at {scale} queries ({nxt.get('reason', '')})")
         run_pilot(store, _pilot_request(r, (aug,), (scale,), strategy=nxt["strategy"]),
-                  models_dir=models_dir, on_event=say)
+                  models_dir=where.models, on_event=say, cluster=where.cluster)
         report.points.append((aug, scale))
     report.stopped = f"{r.max_points} points added"
     return result
@@ -324,7 +335,7 @@ def _eval_hours(store: Store, r: AutopilotRequest,
     return len(r.seeds) * per / 3600
 
 
-def _final(store: Store, r: AutopilotRequest, result: Any, models_dir: Path | None,
+def _final(store: Store, r: AutopilotRequest, result: Any, where: _Where,
            say: Event) -> dict[str, float]:
     """The plan's retriever (seed ``final_seed``) evaluated on dev as the pilots were (so the
     prediction and the measurement compare; a scale the pilots measured is reused) and in
@@ -341,7 +352,7 @@ def _final(store: Store, r: AutopilotRequest, result: Any, models_dir: Path | No
     scores = {}
     for evals, mode in (((f"{r.corpus}:{DEV}",), r.eval_mode), ((f"{r.corpus}:test",), "full")):
         rep = run_pilot(store, replace(request, evals=evals, eval_mode=mode),
-                        models_dir=models_dir, on_event=say)
+                        models_dir=where.models, on_event=say, cluster=where.cluster)
         scores.update({p["eval_set"]: float(p["ndcg_at_10"]) for p in rep.points
                        if p["kind"] == want})
     return scores

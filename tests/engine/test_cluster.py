@@ -220,3 +220,39 @@ async def test_the_tui_runs_a_cluster_job_like_a_local_one(setting: dict[str, An
         assert [r[:3] for r in jobs] == [[done.run_id, "finished", "2/2"]]
         assert f"on the cluster {setting['address']}" in text_of(app, "#job-detail")
     assert store_at(setting, "tui").count("augmentations") == 2
+
+
+def test_the_autopilot_measures_its_points_on_the_cluster(ray_address: str, models_dir: Path,
+                                                          data_dir: Path, tmp_path: Path
+                                                          ) -> None:
+    """`augplan autopilot --cluster`: every batch of pilot points (and the final run) is
+    measured on the cluster; the choice, the dev and test scores are reported as on one
+    machine, and a rerun computes nothing."""
+    from engine import profiles, splits
+    from engine.autopilot import AutopilotRequest, run_autopilot
+    from engine.datasets import locate
+    from store import corpus as corpus_io
+    from tests.helpers import PROFILES
+
+    store = Store(tmp_path / "store")
+    store.import_corpus("scifact", corpus_io.detect(locate("scifact", data_dir)))
+    splits.carve(store, "scifact", source="train", n=100, seed=0)
+    (tmp_path / "profiles.toml").write_text(PROFILES)
+    profiles.import_profiles(store, tmp_path / "profiles.toml")
+    request = AutopilotRequest(corpus="scifact", retriever="static-minilm",
+                               augmenters=("smollm2-135m",), budget_hours=0.05, pilot_share=0.5,
+                               first_scale=24, seeds=(0, 1), eval_mode="nano", nano_k=5,
+                               max_points=1)
+    events: list[str] = []
+    report = run_autopilot(store, request, models_dir=models_dir, on_event=events.append,
+                           cluster=ray_address)
+    measured = [e for e in events if ": measured on " in e]
+    assert len(measured) >= 1 + 2 * 2 + 1  # zero-shot, 2 scales x 2 seeds, the final on test
+    assert report.dev_score is not None and report.test_score is not None
+    assert report.plan["scale"] is not None
+    again: list[str] = []
+    rerun = run_autopilot(store, request, models_dir=models_dir, on_event=again.append,
+                          cluster=ray_address)
+    assert not [e for e in again if ": measured on " in e]  # everything from the store
+    assert (rerun.dev_score, rerun.test_score, rerun.plan) == (report.dev_score,
+                                                               report.test_score, report.plan)

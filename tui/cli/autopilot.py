@@ -12,6 +12,7 @@ from rich.table import Table
 
 from engine.retrievers import DEFAULT_RETRIEVER
 from tui.cli._common import (
+    ClusterOpt,
     ModelsOpt,
     StorageOpt,
     StoreOpt,
@@ -55,6 +56,7 @@ def autopilot(
     max_points: Annotated[int, typer.Option(
         "--max-points", help="Pilot points the loop may add, at most.")] = 8,
     as_json: Annotated[bool, typer.Option("--json")] = False,
+    cluster: ClusterOpt = "local",
     store_path: StoreOpt = None,
     storage: StorageOpt = None,
     models_dir: ModelsOpt = None,
@@ -63,6 +65,7 @@ def autopilot(
     the choice is stable, run the plan with the rest, and report the chosen retriever's dev
     and test nDCG@10. Everything is cached: a rerun computes nothing."""
     from engine.autopilot import AutopilotRequest, run_autopilot
+    from engine.cluster import parse_cluster
     from tui.cli._common import parse_ints
 
     request = AutopilotRequest(
@@ -72,7 +75,7 @@ def autopilot(
         stability=stability, tolerance=tolerance, max_points=max_points)
     say = (lambda m: None) if as_json else (lambda m: err.print(m, highlight=False))
     report = run_autopilot(open_store(store_path, storage), request, models_dir=models_dir,
-                           on_event=say)
+                           on_event=say, cluster=parse_cluster(cluster))
     if as_json:
         out.print_json(json.dumps({
             "steps": report.steps, "points": report.points, "pilot_hours": report.pilot_hours,
