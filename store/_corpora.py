@@ -59,6 +59,8 @@ class CorporaMixin:
         # the store, and any old corpus of that name, as they were, without restoring an older
         # version of a table that other writers may share.
         staging = name if existing is None else f"{name}{_STAGING}{uuid.uuid4().hex[:12]}"
+        if existing is None:  # rows a killed import of this name left behind, unregistered
+            self._drop_corpus_rows(name)
         try:
             row = self._write_corpus(staging, files, summary, batch_size, on_batch)
         except BaseException:

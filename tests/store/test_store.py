@@ -403,6 +403,19 @@ def test_a_failed_import_keeps_what_other_writers_committed_meanwhile(
         other.table("augmentations").delete("true")
 
 
+def test_an_import_after_a_killed_one_leaves_no_leftover_rows(store: Store,
+                                                               tmp_path: Path) -> None:
+    """A process killed while importing leaves rows but no ``corpora`` row (the corpus does
+    not exist); the next import of that name removes them first."""
+    files = corpus_io.detect(make_beir(tmp_path / "c"))
+    summary = corpus_io.validate(files)
+    store._write_corpus("tiny", files, summary, 8192, None)  # as a killed import leaves it
+    assert store.corpus_info("tiny", missing_ok=True) is None
+    import_dir(store, "tiny", tmp_path / "c")
+    assert store.passages("tiny").num_rows == len(PASSAGES)
+    assert store.count("passages") == len(PASSAGES)
+
+
 def test_generated_rows_have_a_primary_key_and_older_stores_gain_it(tmp_path: Path) -> None:
     """Tables written by several writers are keyed (non-null, LanceDB's primary key), so that
     concurrent merge-inserts keep one row per key; a store written before has its tables
