@@ -49,6 +49,15 @@ def objects(s3: dict[str, Any]) -> list[str]:
     return [o["Key"] for o in listing.get("Contents", [])]
 
 
+def import_error(uri: str, options: dict[str, str], tmp_path: Path) -> str:
+    """The error text of `augplan corpus import` into ``uri`` with ``options`` as flags (a user
+    error: exit 2, no traceback)."""
+    flags = [x for k, v in options.items() for x in ("--storage-option", f"{k}={v}")]
+    env = make_env(tmp_path / "unused", tmp_path / "models", AUGPLAN_HOME=str(tmp_path / "h"))
+    return user_error(run(["corpus", "import", str(beir(tmp_path / "c")), "--name", "tiny",
+                           "--store", uri, *flags], env, timeout=120))
+
+
 def test_a_store_in_object_storage_works_like_a_folder(s3_bucket: dict[str, Any],
                                                        tmp_path: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
@@ -129,10 +138,7 @@ def test_a_wrong_location_is_one_clear_error_and_writes_nothing(
     uri = f"s3://{bucket}/store"
     with pytest.raises(AugplanError, match=expected):
         Store(uri, dim=DIM, storage_options=options)
-    flags = [x for k, v in options.items() for x in ("--storage-option", f"{k}={v}")]
-    env = make_env(tmp_path / "unused", tmp_path / "models", AUGPLAN_HOME=str(tmp_path / "h"))
-    message = user_error(run(["corpus", "import", str(beir(tmp_path / "c")), "--name", "tiny",
-                              "--store", uri, *flags], env, timeout=120))
+    message = import_error(uri, options, tmp_path)
     assert expected in message and uri in message
     assert len(message.strip().splitlines()) <= 2  # the error, and a hint
     assert objects(s3_bucket) == []
@@ -160,9 +166,6 @@ def test_wrong_credentials_are_one_clear_error_and_write_nothing(
     options = {**seaweedfs_bucket["options"], key: "wrong"}
     with pytest.raises(AugplanError, match=expected):
         Store(uri, dim=DIM, storage_options=options)
-    flags = [x for k, v in options.items() for x in ("--storage-option", f"{k}={v}")]
-    env = make_env(tmp_path / "unused", tmp_path / "models", AUGPLAN_HOME=str(tmp_path / "h"))
-    message = user_error(run(["corpus", "import", str(beir(tmp_path / "c")), "--name", "tiny",
-                              "--store", uri, *flags], env, timeout=120))
+    message = import_error(uri, options, tmp_path)
     assert expected in message and len(message.strip().splitlines()) <= 2
     assert objects(seaweedfs_bucket) == []
