@@ -65,6 +65,19 @@ def imported(setting: dict[str, Any], prefix: str) -> None:
             f"s3://{setting['bucket']['bucket']}/{prefix}"], setting["env"]))
 
 
+def kill_when(args: list[str], env: dict[str, str], ready: Any, timeout: float) -> None:
+    """Run ``augplan ARGS`` and SIGKILL it as soon as ``ready()`` holds (it must not have
+    ended before)."""
+    driver = subprocess.Popen([str(AUGPLAN), *args], env=env, cwd=ROOT,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + timeout
+    while not ready() and time.monotonic() < deadline:
+        assert driver.poll() is None, "the command ended before it could be killed"
+        time.sleep(0.2)
+    os.kill(driver.pid, signal.SIGKILL)
+    driver.wait()
+
+
 def queries(store: Store) -> dict[str, str]:
     rows = store.augmentations().to_pylist()
     uids = [r["uid"] for r in rows]
@@ -99,14 +112,8 @@ def kill_and_resume(setting: dict[str, Any]) -> None:
     # a driver killed with SIGKILL once some blocks are committed, then the same command
     imported(setting, "killed")
     store = store_at(setting, "killed")
-    driver = subprocess.Popen([str(AUGPLAN), *generate_args(setting, "killed")], env=env,
-                              cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 600
-    while store.count("augmentations") < 2 and time.monotonic() < deadline:
-        assert driver.poll() is None, "the driver ended before it could be killed"
-        time.sleep(0.5)
-    os.kill(driver.pid, signal.SIGKILL)
-    driver.wait()
+    kill_when(generate_args(setting, "killed"), env,
+              lambda: store.count("augmentations") >= 2, timeout=600)
     kept = store.count("augmentations")
     assert 2 <= kept < PASSAGES
     report = json.loads(ok(run(generate_args(setting, "killed"), env)))
@@ -167,14 +174,7 @@ def test_a_pilot_grid_on_the_cluster_resumes_after_a_killed_driver(setting: dict
             "smollm2-135m", "--scales", "2,3", "--seeds", "0,1", "--no-human", "--json",
             "--cluster", setting["address"], "--store",
             f"s3://{setting['bucket']['bucket']}/grid"]
-    driver = subprocess.Popen([str(AUGPLAN), *args], env=setting["env"], cwd=ROOT,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 900
-    while store.count("pilots") < 1 and time.monotonic() < deadline:
-        assert driver.poll() is None, "the grid ended before it could be killed"
-        time.sleep(0.2)
-    os.kill(driver.pid, signal.SIGKILL)
-    driver.wait()
+    kill_when(args, setting["env"], lambda: store.count("pilots") >= 1, timeout=900)
     kept = store.count("pilots")
     assert 1 <= kept < 5  # zero-shot and 2 scales x 2 seeds
     report = json.loads(ok(run(args, setting["env"])))
