@@ -18,7 +18,11 @@ llama.cpp's ``llama-batched-bench`` S_TG), the ceiling for the generation part.
         [--repeats 2] [--n-parallel 8 16] [--n-batch 512]
     .venv/bin/python bench/batched.py --augmenters smollm2-135m --passages 16 --per-passage 1 3 8
 
-``--per-passage K ...`` measures instead what K queries per passage cost (see ``per_passage``).
+``--per-passage K ...`` measures instead what K queries per passage cost (see ``per_passage``);
+with ``--backend transformers``, through the transformers backend (``per_passage_transformers``):
+
+    .venv/bin/python bench/batched.py --backend transformers --augmenters smollm2-135m \
+        --passages 16 --per-passage 1 3 8 --repeats 2
 """
 
 from __future__ import annotations
@@ -129,6 +133,38 @@ def machine(model_path: Path, n_batch: int, threads: int, parallel: list[int], n
     return result
 
 
+def _sides(opened: Any, rows: list[str], kw: dict[str, Any], n: int, repeats: int, *,
+           close: bool) -> dict[str, dict[str, Any]]:
+    """``rows`` (seeded 0, 1, ...) generated ``repeats`` times by ``opened(False)`` (each prompt
+    decoded itself) and ``opened(True)`` (twins forking), alternating so that machine noise
+    hits both alike: median seconds, per passage (``n`` of them) and per query, prompt tokens
+    decoded and tokens generated per passage, and the texts of the first run."""
+    side: dict[str, dict[str, Any]] = {}
+    for _ in range(repeats):
+        for label, fork in (("each", False), ("fork", True)):
+            backend = opened(fork)
+            t0 = time.perf_counter()
+            outs = backend.complete_many(rows, seeds=list(range(len(rows))), **kw)
+            seconds = time.perf_counter() - t0
+            if close:
+                backend.close()
+            if label in side:
+                side[label]["runs"].append(round(seconds, 2))
+                continue
+            side[label] = {"runs": [round(seconds, 2)],
+                           "evaluated_per_passage": round(
+                               sum(o["evaluated_tokens"] for o in outs) / n, 1),
+                           "gen_tokens_per_passage": round(sum(o["gen_tokens"] for o in outs) / n,
+                                                           1),
+                           "prompt_tokens": sum(o["prompt_tokens"] for o in outs),
+                           "texts": [o["text"] for o in outs]}
+    for d in side.values():
+        seconds = statistics.median(d["runs"])
+        d.update(seconds=round(seconds, 2), per_passage_s=round(seconds / n, 3),
+                 per_query_s=round(seconds / len(rows), 3))
+    return side
+
+
 def per_passage(name: str, args: argparse.Namespace, texts: list[str],
                 template: prompts.PromptTemplate) -> dict[str, Any]:
     """K sampled queries per passage (each row its own seed, temperature 0.8 as ``augplan
@@ -147,39 +183,24 @@ def per_passage(name: str, args: argparse.Namespace, texts: list[str],
     out: dict[str, Any] = {"augmenter": name, "passages": n, "threads": args.threads,
                            "n_parallel": n_parallel, "n_batch": n_batch, "k": []}
     print(f"\n== {name}: {n} passages x K sampled queries, {args.threads} threads")
+    kw = {"max_tokens": params["max_tokens"], "temperature": params["temperature"],
+          "top_p": params["top_p"], "top_k": params["top_k"], "stop": stop}
+
+    def opened(fork: bool) -> LlamaCppBatchedBackend:
+        backend = LlamaCppBatchedBackend(path, n_parallel=n_parallel, n_batch=n_batch,
+                                         n_threads=args.threads)
+        backend.fork = fork
+        backend.complete_many([template.prefix + " x"], prefix=template.prefix,
+                              seeds=[0], **kw)  # the prefix, not timed
+        return backend
+
     for k in args.per_passage:
         rows = [t for t in texts for _ in range(k)]
-        seeds = list(range(len(rows)))
-        side: dict[str, dict[str, Any]] = {}
-        kw = {"max_tokens": params["max_tokens"], "temperature": params["temperature"],
-              "top_p": params["top_p"], "top_k": params["top_k"], "stop": stop}
-        for _ in range(args.repeats):  # alternating, so that machine noise hits both alike
-            for label, fork in (("each", False), ("fork", True)):
-                backend = LlamaCppBatchedBackend(path, n_parallel=n_parallel, n_batch=n_batch,
-                                                 n_threads=args.threads)
-                backend.fork = fork
-                backend.complete_many([template.prefix + " x"], prefix=template.prefix,
-                                      seeds=[0], **kw)  # the prefix, not timed
-                t0 = time.perf_counter()
-                outs = backend.complete_many(rows, prefix=template.prefix, seeds=seeds, **kw)
-                seconds = time.perf_counter() - t0
-                backend.close()
-                prompt_tokens = sum(o["prompt_tokens"] for o in outs)
-                if label in side:
-                    side[label]["runs"].append(round(seconds, 2))
-                    continue
-                side[label] = {"runs": [round(seconds, 2)],
-                               "evaluated_per_passage": round(
-                                   sum(o["evaluated_tokens"] for o in outs) / n, 1),
-                               "gen_tokens_per_passage": round(
-                                   sum(o["gen_tokens"] for o in outs) / n, 1),
-                               "texts": [o["text"] for o in outs]}
-        for d in side.values():
-            seconds = statistics.median(d["runs"])
-            d.update(seconds=round(seconds, 2), per_passage_s=round(seconds / n, 3),
-                     per_query_s=round(seconds / len(rows), 3))
+        side = _sides(opened, rows, dict(kw, prefix=template.prefix), n, args.repeats,
+                      close=True)
         same = sum(a == b for a, b in zip(side["each"].pop("texts"), side["fork"].pop("texts"),
                                           strict=True))
+        prompt_tokens = side["each"]["prompt_tokens"]
         out["k"].append({"k": k, "prompt_tokens_per_query": round(prompt_tokens / len(rows), 1),
                          **{f"{lab}_{key}": v for lab, d in side.items()
                                     for key, v in d.items()},
@@ -286,6 +307,52 @@ def run_model(name: str, args: argparse.Namespace, texts: list[str],
     return out
 
 
+def per_passage_transformers(name: str, args: argparse.Namespace, texts: list[str],
+                             template: prompts.PromptTemplate) -> dict[str, Any]:
+    """The same K sampled queries per passage through the transformers backend (the GGUF file
+    dequantised to float32, ``--batch-size`` rows a batch): every row prefilling its prompt
+    (``fork = False``) against the K twins sharing one prefill. There is no prefix cache here,
+    so each passage's prompt is prefilled whole; no floor is computed."""
+    from engine.backends.transformers_backend import TransformersBackend
+
+    models_dir = Path(args.models_dir) if args.models_dir else None
+    backend = TransformersBackend.from_catalogue(name, models_dir, device="cpu",
+                                                 batch_size=args.batch_size)
+    params = GenerateRequest(corpus="", augmenter=name).sampling_params(template)
+    kw = {"max_tokens": params["max_tokens"], "temperature": 0.8, "top_p": params["top_p"],
+          "top_k": params["top_k"], "stop": list(template.stop)}
+    n = len(texts)
+    out: dict[str, Any] = {"augmenter": name, "backend": "transformers", "passages": n,
+                           "threads": backend.threads, "batch_size": args.batch_size, "k": []}
+    print(f"\n== {name} (transformers, float32): {n} passages x K sampled queries")
+
+    def opened(fork: bool) -> TransformersBackend:
+        backend.fork = fork
+        return backend
+
+    backend.complete_many(texts[: args.batch_size], seeds=[0] * min(n, args.batch_size),
+                          **dict(kw, max_tokens=2))  # warm-up, not timed
+    for k in args.per_passage:
+        rows = [t for t in texts for _ in range(k)]
+        side = _sides(opened, rows, kw, n, args.repeats, close=False)
+        same = sum(a == b for a, b in zip(side["each"].pop("texts"), side["fork"].pop("texts"),
+                                          strict=True))
+        out["k"].append({"k": k, **{f"{lab}_{key}": v for lab, d in side.items()
+                                    for key, v in d.items()}, "rows_equal": f"{same}/{len(rows)}"})
+    base = next((r for r in out["k"] if r["k"] == 1), out["k"][0])
+    for r in out["k"]:
+        r["each_over_k1"] = round(r["each_per_passage_s"] / base["fork_per_passage_s"], 3)
+        r["fork_over_k1"] = round(r["fork_per_passage_s"] / base["fork_per_passage_s"], 3)
+        print(f"K={r['k']}: per passage {r['each_per_passage_s']:.2f} s each row prefilled "
+              f"({r['each_over_k1']:.2f}x K=1), {r['fork_per_passage_s']:.2f} s twins sharing "
+              f"one prefill ({r['fork_over_k1']:.2f}x K=1); per query "
+              f"{r['each_per_query_s']:.2f} -> {r['fork_per_query_s']:.2f} s; prompt tokens "
+              f"prefilled per passage {r['each_evaluated_per_passage']} -> "
+              f"{r['fork_evaluated_per_passage']}; rows equal {r['rows_equal']}")
+    backend.close()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--augmenters", nargs="+", default=["smollm2-135m", "qwen2.5-0.5b"])
@@ -301,6 +368,11 @@ def main() -> None:
                     help="instead of the sweep: K sampled queries per passage for each K given, "
                     "each prompt decoded on its own against twins forking from one decode, and "
                     "the prompt floor of the machine")
+    ap.add_argument("--backend", choices=["llama.cpp", "transformers"], default="llama.cpp",
+                    help="with --per-passage: the backend measured (transformers runs the GGUF "
+                    "file dequantised, on the CPU)")
+    ap.add_argument("--batch-size", type=int, default=16,
+                    help="rows per batch of the transformers backend")
     ap.add_argument("--data", default=None,
                     help="BEIR folder (default: scifact under --data-dir)")
     ap.add_argument("--data-dir", default=os.environ.get("AUGPLAN_DATA_DIR")
@@ -314,7 +386,8 @@ def main() -> None:
     rows = next(corpus_io.iter_passages(files, batch_size=args.passages)).to_pylist()
     texts = [template.render(r["title"], r["text"]) for r in rows[: args.passages]]
     if args.per_passage:
-        results = [per_passage(name, args, texts, template) for name in args.augmenters]
+        measure = per_passage_transformers if args.backend == "transformers" else per_passage
+        results = [measure(name, args, texts, template) for name in args.augmenters]
         print(json.dumps({"cpu": cpu_name(), "per_passage": results}))
         return
     results = [run_model(name, args, texts, template) for name in args.augmenters]

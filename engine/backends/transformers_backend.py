@@ -119,6 +119,9 @@ class TransformersBackend:
         self.chat_template: str | None = getattr(tok, "chat_template", None) or None
         self.eos_token: str = tok.eos_token or ""
         self._stop_masks: dict[tuple[str, ...], Any] = {}
+        #: True: rows with equal prompts (the K queries of a passage) share one prefill of the
+        #: prompt, whose KV cache is copied to each; False prefills every row itself.
+        self.fork = True
 
     # ------------------------------------------------------------------ construction helpers
     @classmethod
@@ -170,9 +173,11 @@ class TransformersBackend:
         """Completions of every prompt, in the order given.
 
         Prompts are whole prompts; ``prefix`` (the part they all start with) is accepted for the
-        protocol but not needed here: every row is evaluated in full. Prompts are sorted by
-        length and generated ``batch_size`` at a time (less padding); each completion's
-        ``seconds`` is its batch's wall time divided by the batch's rows.
+        protocol but not needed here. Prompts are sorted by length and generated ``batch_size``
+        rows at a time (less padding). Rows with equal prompts (twins: the K queries of one
+        passage) go in one batch and their prompt is prefilled once (only the first twin counts
+        its ``evaluated_tokens``). Each completion's ``seconds`` is its batch's wall time divided
+        by the batch's rows.
         """
         n = len(prompts)
         if n == 0:
@@ -185,15 +190,14 @@ class TransformersBackend:
                 raise ValueError(f"{len(seed_list)} seeds for {n} prompts")
         texts = list(prompts)
         stop = tuple(s for s in stop if s)
-        tok = self.tokenizer
-        lengths = [len(ids) for ids in tok(texts)["input_ids"]]
-        order = sorted(range(n), key=lambda i: lengths[i])
+        lengths = [len(ids) for ids in self.tokenizer(texts)["input_ids"]]
         results: list[Completion | None] = [None] * n
-        for start in range(0, n, self.batch_size):
-            rows = order[start : start + self.batch_size]
+        for batch in _batches(texts, lengths, self.batch_size, fork=self.fork):
+            rows = [i for group in batch for i in group]
             outs = self._batch(
-                [texts[i] for i in rows], max_tokens=max_tokens, temperature=temperature,
-                top_p=top_p, top_k=top_k, seeds=[seed_list[i] for i in rows], stop=stop,
+                [texts[group[0]] for group in batch], [len(group) for group in batch],
+                max_tokens=max_tokens, temperature=temperature, top_p=top_p, top_k=top_k,
+                seeds=[seed_list[i] for i in rows], stop=stop,
             )
             for i, c in zip(rows, outs, strict=True):
                 results[i] = c
@@ -214,6 +218,7 @@ class TransformersBackend:
     def _batch(
         self,
         texts: list[str],
+        counts: list[int],
         *,
         max_tokens: int,
         temperature: float,
@@ -222,7 +227,8 @@ class TransformersBackend:
         seeds: list[int],
         stop: tuple[str, ...],
     ) -> list[Completion]:
-        """One ``generate`` call for ``texts``; ``seeds[i]`` seeds row ``i`` when sampling."""
+        """One ``generate`` call: prompt ``texts[j]`` gives ``counts[j]`` rows in a row (its
+        twins), and ``seeds[i]`` seeds row ``i`` when sampling. Twins share one prefill."""
         import torch
 
         tok = self.tokenizer
@@ -231,6 +237,15 @@ class TransformersBackend:
         input_ids = enc["input_ids"].to(self.device)
         attention = enc["attention_mask"].to(self.device)
         prompt_len = input_ids.shape[1]
+        first = [True] * len(seeds)  # the row that pays for its prompt's tokens
+        cache = None
+        if max(counts) > 1 and prompt_len > 1:
+            index = torch.repeat_interleave(torch.arange(len(texts)), torch.tensor(counts))
+            cache = self._prefill(input_ids, attention)
+            index = index.to(self.device)
+            cache.batch_select_indices(index)
+            input_ids, attention = input_ids[index], attention[index]
+            first = [i == 0 or bool(index[i] != index[i - 1]) for i in range(len(index))]
         mask = self._stop_mask(stop) if stop else None  # no stop strings: no criteria
         criteria = StopOnText(tok, stop, prompt_len, mask, self.device)
         steps = max(1, int(max_tokens))
@@ -243,9 +258,9 @@ class TransformersBackend:
                                       sampler=sampler)
         with torch.inference_mode():
             out = self.model.generate(input_ids=input_ids, attention_mask=attention,
-                                      **gen_kwargs)
+                                      cache=cache, **gen_kwargs)
         gen = out[:, prompt_len:].cpu()
-        seconds = (time.perf_counter() - t0) / len(texts)
+        seconds = (time.perf_counter() - t0) / len(seeds)
         prompt_counts = attention.sum(dim=1).cpu().tolist()
         finished = criteria.finished_at.cpu() if criteria.finished_at is not None else None
         lengths = generated_lengths(gen, finished, eos_ids(self.model, tok))
@@ -255,9 +270,23 @@ class TransformersBackend:
         )
         return [
             Completion(text=_cut(text, stop), prompt_tokens=int(p), gen_tokens=int(k),
-                       seconds=seconds, evaluated_tokens=int(p))
-            for text, p, k in zip(decoded, prompt_counts, lengths, strict=True)
+                       seconds=seconds, evaluated_tokens=int(p) if paid else 0)
+            for text, p, k, paid in zip(decoded, prompt_counts, lengths, first, strict=True)
         ]
+
+    def _prefill(self, input_ids: Any, attention: Any) -> Any:
+        """The KV cache of every prompt but its last token (left-padded rows, positions counted
+        from each row's first real token), which ``generate`` then decodes for each twin."""
+        import torch
+        from transformers import DynamicCache
+
+        positions = attention.long().cumsum(-1) - 1
+        positions.masked_fill_(attention == 0, 1)
+        cache = DynamicCache(config=self.model.config)
+        with torch.inference_mode():
+            self.model(input_ids=input_ids[:, :-1], attention_mask=attention[:, :-1],
+                       position_ids=positions[:, :-1], cache=cache, use_cache=True)
+        return cache
 
     def _gen_kwargs(
         self, *, max_new_tokens: int, criteria: StopOnText | None, sampler: RowSampler | None
@@ -293,6 +322,31 @@ class TransformersBackend:
             mask = torch.tensor(flags, dtype=torch.bool, device=self.device)
             self._stop_masks[stop] = mask
         return mask
+
+
+def _batches(texts: list[str], lengths: list[int], batch_size: int, *,
+             fork: bool) -> list[list[list[int]]]:
+    """Rows in batches of at most ``batch_size``, as groups of twins (rows whose prompts are
+    equal, kept together; a group larger than a batch is cut into batch-sized ones), shortest
+    prompts first. Without ``fork`` every row is its own group."""
+    if fork:
+        twins: dict[str, list[int]] = {}
+        for i, text in enumerate(texts):
+            twins.setdefault(text, []).append(i)
+        groups = [rows[j : j + batch_size] for rows in twins.values()
+                  for j in range(0, len(rows), batch_size)]
+    else:
+        groups = [[i] for i in range(len(texts))]
+    groups.sort(key=lambda g: lengths[g[0]])
+    batches: list[list[list[int]]] = []
+    size = batch_size
+    for group in groups:
+        if size + len(group) > batch_size:
+            batches.append([])
+            size = 0
+        batches[-1].append(group)
+        size += len(group)
+    return batches
 
 
 def _dequantised(gguf: str | None) -> dict[str, Any]:

@@ -109,6 +109,36 @@ def test_transformers_sampling_is_per_row(transformers_smol) -> None:
     assert split[1]["text"] == alone["text"].split("?")[0]
 
 
+def test_transformers_twins_share_one_prefill(transformers_smol, inpars_prompts) -> None:
+    """The K queries of a passage (equal prompts, their own seeds) prefill the prompt once and
+    copy its KV cache: each row equals the row prefilled on its own, and the row its seed gives
+    alone; only the first twin pays for the prompt's tokens. A group larger than a batch is
+    cut, each piece with its one prefill."""
+    texts, _, stop = inpars_prompts
+    backend = transformers_smol
+    backend.batch_size = 6
+    k = 3
+    rows = [t for t in texts[:2] for _ in range(k)]
+    seeds = [4000 + i for i in range(len(rows))]
+    forked = backend.complete_many(rows, seeds=seeds, stop=stop, **SAMPLED)
+    backend.fork = False
+    try:
+        each = backend.complete_many(rows, seeds=seeds, stop=stop, **SAMPLED)
+    finally:
+        backend.fork = True
+    assert [c["text"] for c in forked] == [c["text"] for c in each]
+    assert len({c["text"] for c in forked}) > 2  # the seeds differ, so do rows
+    paid = [c["evaluated_tokens"] for c in forked]
+    assert paid == [forked[0]["prompt_tokens"], 0, 0, forked[3]["prompt_tokens"], 0, 0]
+    assert all(c["evaluated_tokens"] == c["prompt_tokens"] > 100 for c in each)
+    alone = backend.complete(rows[4], seed=seeds[4], stop=stop, **SAMPLED)
+    assert alone["text"] == forked[4]["text"]
+    backend.batch_size = 2  # three twins, two rows a batch: a group of 2, then one of 1
+    cut = backend.complete_many(rows[:3], seeds=seeds[:3], stop=stop, **SAMPLED)
+    assert [c["text"] for c in cut] == [c["text"] for c in forked[:3]]
+    assert [c["evaluated_tokens"] > 0 for c in cut] == [True, False, True]
+
+
 def test_row_sampler_is_row_wise() -> None:
     """The sampling step alone: a row's tokens are the same whatever rows share its batch, the
     top-k/top-p cuts hold, and a tiny top-p or top_k=1 is the arg-max."""
