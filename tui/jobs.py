@@ -325,6 +325,7 @@ def pilot_job(
         nxt["augmenter"],
         int(nxt["scale"]),
         nxt.get("strategy") or doc.get("strategy"),
+        nxt.get("per_passage"),
     )
     emit("event", f"{nxt['augmenter']} at n={int(nxt['scale']):,} ({nxt.get('reason', '')})")
     report = run_pilot(

@@ -12,20 +12,24 @@ from store.errors import AugplanError
 from store.keys import canonical_json
 
 CSV_COLUMNS = ("augmenter", "scale", "seed", "metric", "retriever", "strategy", "eval_set",
-               "kind", "metric_name", "corpus", "eval_mode")
+               "kind", "metric_name", "corpus", "eval_mode", "per_passage")
 
 
 def next_point_request(store: Store, corpus: str, retriever: str, augmenter: str,
-                       scale: int, strategy: str | None = None) -> PilotRequest:
+                       scale: int, strategy: str | None = None,
+                       per_passage: int | None = None) -> PilotRequest:
     """The request that measures ``augmenter`` at ``scale`` exactly as the corpus's existing
     synthetic pilots of ``retriever`` were measured (their training settings, evaluation mode,
     eval sets, seeds and passage order), so the new point joins their curve. The most common
-    configuration wins when the pilots mix several."""
+    configuration wins when the pilots mix several; ``per_passage`` (queries per passage)
+    prefers the pilots measured at it and sets it."""
     from collections import Counter
 
     rows = store.pilots(corpus=corpus, retriever=retriever, kind="synthetic")
     if strategy:
         rows = [r for r in rows if r["strategy"] == strategy]
+    if per_passage:
+        rows = [r for r in rows if _per_passage(r) == per_passage] or rows
     if not rows:
         raise AugplanError(f"no synthetic pilot points of {retriever!r} on corpus {corpus!r} "
                            "to take the configuration from: run `augplan pilot` first")
@@ -52,7 +56,13 @@ def next_point_request(store: Store, corpus: str, retriever: str, augmenter: str
         eval_mode="full" if mode == "full" else "nano",
         nano_k=int(mode[4:]) if mode.startswith("nano") else PilotRequest.nano_k,
         ignore_identical_ids=bool(ev["ignore_identical_ids"]), human=False,
-        sample_seed=int(c["sample_seed"]), per_passage=int(c["per_passage"]), train=train_cfg)
+        sample_seed=int(c["sample_seed"]), per_passage=int(per_passage or c["per_passage"]),
+        train=train_cfg)
+
+
+def _per_passage(row: dict[str, Any]) -> int:
+    """The queries per passage a stored pilot point was measured at."""
+    return int(json.loads(row.get("config") or "{}").get("per_passage", 1))
 
 
 def export_rows(points: Sequence[dict[str, Any]], metric: str = "ndcg@10") -> list[dict[str,
@@ -63,22 +73,25 @@ def export_rows(points: Sequence[dict[str, Any]], metric: str = "ndcg@10") -> li
     if metric not in column:
         raise AugplanError(f"--metric {metric!r}: use one of {', '.join(column)}")
     out = []
-    augmenters: dict[tuple[str, str, str], set[tuple[str, str]]] = {}
+    augmenters: dict[tuple[str, str, str], set[tuple[str, str, int]]] = {}
     for p in points:
         if p["kind"] != "zero-shot":
             augmenters.setdefault((p["corpus"], p["retriever"], p["eval_set"]), set()).add(
-                (p["augmenter"], p["strategy"]))
+                (p["augmenter"], p["strategy"], _per_passage(p) if p["kind"] == "synthetic"
+                 else 1))
     for p in points:
         base = {"metric": p[column[metric]], "retriever": p["retriever"],
                 "eval_set": p["eval_set"], "kind": p["kind"], "metric_name": metric,
                 "corpus": p["corpus"], "eval_mode": p["eval_mode"], "seed": p["seed"]}
         if p["kind"] == "zero-shot":
-            for aug, strat in sorted(augmenters.get((p["corpus"], p["retriever"], p["eval_set"]),
-                                                    set())) or [("", "")]:
-                out.append({"augmenter": aug, "scale": 0, "strategy": strat, **base})
+            for aug, strat, k in sorted(augmenters.get(
+                    (p["corpus"], p["retriever"], p["eval_set"]), set())) or [("", "", 1)]:
+                out.append({"augmenter": aug, "scale": 0, "strategy": strat, "per_passage": k,
+                            **base})
         else:
             out.append({"augmenter": p["augmenter"], "scale": p["scale"],
-                        "strategy": p["strategy"], **base})
+                        "strategy": p["strategy"], "per_passage": _per_passage(p)
+                        if p["kind"] == "synthetic" else 1, **base})
     return [{c: r[c] for c in CSV_COLUMNS} for r in out]
 
 

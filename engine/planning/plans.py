@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from engine.planning.costs import cost_model
 from engine.planning.errors import planner_errors
-from engine.planning.points import load_points
+from engine.planning.points import load_points, split_label
 from engine.prompts import DEFAULT_STRATEGY
 from engine.retrievers import DEFAULT_RETRIEVER
 from engine.splits import DEV, split_note
-from planner import CostModel
+from planner import CostModel, PilotPoint
 from store import Store
 from store.errors import AugplanError
 
@@ -39,11 +39,17 @@ def make_plan(budget: float, *, store: Store | None = None, corpus: str | None =
               device: str | None = None, price: float | None = None,
               filter_per_hour: float | None = None, metric: str = "ndcg@10",
               eval_mode: str | None = None, options: Any = None,
-              augmenters: Sequence[str] | None = None, per_passage: int = 1) -> MadePlan:
+              augmenters: Sequence[str] | None = None,
+              per_passage: int | None = None) -> MadePlan:
     """Plan from the store (``corpus``: its pilots and profiles) or from files (``pilots`` CSV
-    and ``profiles`` TOML); planner errors become user errors. ``per_passage`` queries of each
-    passage are priced with their shared prompt (where the augmenter's backend shares it)."""
-    if per_passage < 1:
+    and ``profiles`` TOML); planner errors become user errors.
+
+    Queries per passage (K): the K queries of a passage are priced with their shared prompt
+    (where the augmenter's backend shares it). ``per_passage`` given: priced at it, on the
+    pilots measured at it (all pilots, with a warning, when none were). None: at the K the
+    pilots were measured at; when they measured several, each (augmenter, K) is an option of
+    its own (``option_label``), with its own curve and price, and the plan recommends K."""
+    if per_passage is not None and per_passage < 1:
         raise AugplanError("--per-passage must be at least 1")
     from engine.profiles import read_profiles, stored_profiles
     from planner import plan, resolve_weights
@@ -51,6 +57,7 @@ def make_plan(budget: float, *, store: Store | None = None, corpus: str | None =
     points, store = load_points(store, corpus=corpus, pilots=pilots, retriever=retriever,
                                 strategy=strategy, metric=metric, eval_mode=eval_mode,
                                 augmenters=augmenters)
+    points, ks, k_warning = _per_passage_options(points, per_passage)
     retr = retriever or next((p.retriever for p in points if p.retriever), "")
     if profiles is not None:
         profile_list = list(read_profiles(profiles))
@@ -59,42 +66,73 @@ def make_plan(budget: float, *, store: Store | None = None, corpus: str | None =
     else:
         raise AugplanError("--pilots needs --profiles FILE.toml (the cost of each augmenter "
                            "and of training)")
+    single = ks[0] if len(ks) == 1 else 1
     inputs = cost_model(profile_list, retr, device=device, price_per_hour=price,
                         filter_per_hour=filter_per_hour, store=store, corpus=corpus,
-                        strategy=strategy or DEFAULT_STRATEGY, per_passage=per_passage)
+                        strategy=strategy or DEFAULT_STRATEGY, per_passage=single)
+    model = _priced_options(inputs.model, points) if len(ks) > 1 else inputs.model
     label = _metric_label(metric if pilots is None else "metric")
     eval_set, split_warning = _choice_eval_set(store, corpus, points, eval_set, weights)
     with planner_errors():
         w = resolve_weights([p.eval_set for p in points], weights, corpus=corpus, only=eval_set)
-        result = plan(points, inputs.model, budget, weights=w, options=options,
-                      metric_name=label)
+        result = plan(points, model, budget, weights=w, options=options, metric_name=label)
     if len(inputs.devices) > 1:
         result.warnings.append("the profiles come from several devices ("
                                + "; ".join(inputs.devices) + "): pick one with --device")
-    if split_warning:
-        result.warnings.append(split_warning)
-    measured_k = _pilot_per_passage(store, corpus, retr)
-    if measured_k and per_passage not in measured_k:
-        result.warnings.append(
-            f"priced at {per_passage} queries per passage, but the pilots were measured at "
-            f"{', '.join(map(str, sorted(measured_k)))}: the prediction is theirs (queries of "
-            "fewer passages may train differently); pilot at this --per-passage to know")
+    result.warnings.extend(w for w in (split_warning, k_warning) if w)
+    augmenter, chosen_k = split_label(result.augmenter)
     human = [p.metric for p in points if p.kind == "human" and p.eval_set in w]
     meta = {"corpus": corpus, "retriever": retr, "metric": label,
             "eval_sets": [split_note(store, e) if store is not None else e for e in w],
             "cost_sources": inputs.sources, "devices": inputs.devices,
             "pilot_rows": len(points),
             "human_reference": (sum(human) / len(human)) if human else None, "sample_seed": 0,
-            "per_passage": per_passage}
-    return MadePlan(result, inputs.model, meta)
+            "augmenter": augmenter, "per_passage": chosen_k if len(ks) > 1 else single,
+            "per_passage_options": ks}
+    return MadePlan(result, model, meta)
 
 
-def _pilot_per_passage(store: Store | None, corpus: str | None, retriever: str) -> set[int]:
-    """The queries per passage the store's synthetic pilot points of a corpus were made at."""
-    if store is None or corpus is None:
-        return set()
-    rows = store.pilots(corpus=corpus, retriever=retriever or None, kind="synthetic")
-    return {int(json.loads(p["config"] or "{}").get("per_passage", 1)) for p in rows}
+def _per_passage_options(points: list[PilotPoint], per_passage: int | None
+                         ) -> tuple[list[PilotPoint], list[int], str]:
+    """The points to plan on, the K (queries per passage) to price, and a warning. With
+    ``per_passage`` given or one K measured, every point is named by its augmenter alone
+    (one option per augmenter, priced at that K); with several K measured and none given,
+    each (augmenter, K) stays an option of its own."""
+    measured = sorted({split_label(p.augmenter)[1] for p in points if p.kind == "synthetic"})
+    if per_passage is None and len(measured) > 1:
+        # every option starts from the zero-shot point (a CSV may give it once, at K = 1)
+        zero: dict[str, list[PilotPoint]] = {}
+        for p in points:
+            if p.scale == 0 and p.kind == "zero-shot":
+                zero.setdefault(split_label(p.augmenter)[0], []).append(p)
+        labels = {p.augmenter for p in points if p.kind == "synthetic"}
+        missing = [replace(z, augmenter=label) for label in sorted(labels)
+                   if not any(p.scale == 0 and p.augmenter == label for p in points)
+                   for z in zero.get(split_label(label)[0], [])[:1]]
+        return points + missing, measured, ""
+    k = per_passage or (measured[0] if measured else 1)
+    warning = ""
+    if k in measured:
+        points = [p for p in points if split_label(p.augmenter)[1] == k or p.kind == "human"]
+    elif measured:
+        warning = (f"priced at {k} queries per passage, but the pilots were measured at "
+                   f"{', '.join(map(str, measured))}: the prediction is theirs (queries of "
+                   "fewer passages may train differently); pilot at this --per-passage to know")
+    named = [replace(p, augmenter=split_label(p.augmenter)[0]) for p in points]
+    return list(dict.fromkeys(named)), [k], warning  # the zero-shot rows of each K fall to one
+
+
+def _priced_options(model: CostModel, points: list[PilotPoint]) -> CostModel:
+    """The cost model with an entry for each ``option_label`` among ``points``: the
+    augmenter's cost at that K folded into its rate (the model itself prices K = 1)."""
+    entries = dict(model.augmenters)
+    for p in points:
+        name, k = split_label(p.augmenter)
+        if k > 1 and name in entries and p.augmenter not in entries:
+            a = entries[name]
+            entries[p.augmenter] = replace(a, name=p.augmenter, prompt_share=0.0,
+                                           queries_per_hour=1.0 / a.hours_per_query(k))
+    return replace(model, augmenters=entries)
 
 
 def _choice_eval_set(store: Store | None, corpus: str | None, points: Sequence[Any],
@@ -119,7 +157,10 @@ def _choice_eval_set(store: Store | None, corpus: str | None, points: Sequence[A
 def plan_document(result: Any, meta: dict[str, Any]) -> dict[str, Any]:
     """The plan as JSON-able dict, with what ``augplan run`` needs (corpus, retriever)."""
     doc = result.to_dict()
-    doc.update(corpus=meta["corpus"], retriever=meta["retriever"], metric_name=meta["metric"],
+    if doc.get("next_pilot") and doc["next_pilot"].get("augmenter"):
+        name, k = split_label(doc["next_pilot"]["augmenter"])
+        doc["next_pilot"].update(augmenter=name, per_passage=k)
+    doc.update(augmenter=meta.get("augmenter", doc["augmenter"]), corpus=meta["corpus"], retriever=meta["retriever"], metric_name=meta["metric"],
                cost_sources=meta["cost_sources"], human_reference=meta["human_reference"],
                sample_seed=meta["sample_seed"], eval_sets=meta.get("eval_sets", []),
                per_passage=meta.get("per_passage", 1))

@@ -17,7 +17,19 @@ from store.errors import AugplanError
 REQUIRED_COLUMNS = ("augmenter", "scale", "metric")
 
 
-OPTIONAL_COLUMNS = ("seed", "retriever", "strategy", "eval_set", "kind")
+OPTIONAL_COLUMNS = ("seed", "retriever", "strategy", "eval_set", "kind", "per_passage")
+
+
+def option_label(augmenter: str, per_passage: int) -> str:
+    """The planner's name of an augmenter run at ``per_passage`` queries per passage: the
+    augmenter itself at 1, ``"NAME xK"`` above (its own curve and its own price)."""
+    return augmenter if per_passage == 1 or not augmenter else f"{augmenter} x{per_passage}"
+
+
+def split_label(label: str) -> tuple[str, int]:
+    """(augmenter, queries per passage) of an ``option_label``."""
+    name, _, k = label.rpartition(" x")
+    return (name, int(k)) if name and k.isdigit() else (label, 1)
 
 
 def read_pilots_csv(path: str | Path) -> list[PilotPoint]:
@@ -63,12 +75,16 @@ def read_pilots_csv(path: str | Path) -> list[PilotPoint]:
         except ValueError:
             problems.append(f"{p}:{line}: seed {row.get('seed')!r} is not an integer")
             continue
+        k = (row.get("per_passage") or "1").strip()
+        if not k.isdigit() or int(k) < 1:
+            problems.append(f"{p}:{line}: per_passage {k!r} is not a whole number >= 1")
+            continue
         if scale > 0 and not row["augmenter"]:
             problems.append(f"{p}:{line}: augmenter is empty (only scale 0, the zero-shot "
                             "point, may leave it empty)")
             continue
         kind = row.get("kind") or ("zero-shot" if scale == 0 else "synthetic")
-        points.append(PilotPoint(row["augmenter"], int(scale), metric, seed,
+        points.append(PilotPoint(option_label(row["augmenter"], int(k)), int(scale), metric, seed,
                                  row.get("retriever", ""), row.get("strategy", ""),
                                  row.get("eval_set", ""), kind))
     if problems:
@@ -106,7 +122,10 @@ def points_from_store(store: Store, corpus: str, *, metric: str = "ndcg@10",
 
 
 def to_points(rows: Sequence[dict[str, Any]]) -> list[PilotPoint]:
-    return [PilotPoint(r["augmenter"] or "", int(r["scale"]), float(r["metric"]),
+    """Planner points of CSV rows; an augmenter measured at K > 1 queries per passage is the
+    option ``option_label(augmenter, K)``."""
+    return [PilotPoint(option_label(r["augmenter"] or "", int(r.get("per_passage") or 1)),
+                       int(r["scale"]), float(r["metric"]),
                        int(r.get("seed") or 0), r.get("retriever") or "",
                        r.get("strategy") or "", r.get("eval_set") or "",
                        r.get("kind") or ("zero-shot" if int(r["scale"]) == 0 else "synthetic"))
@@ -134,12 +153,13 @@ def select_augmenters(points: list[PilotPoint],
     if not augmenters:
         return points
     chosen = set(augmenters)
-    have = sorted({p.augmenter for p in points if p.kind == "synthetic"})
+    have = sorted({split_label(p.augmenter)[0] for p in points if p.kind == "synthetic"})
     unknown = sorted(chosen - set(have))
     if unknown:
         raise AugplanError(f"--augmenters: no pilot points for {', '.join(unknown)} "
                            f"(have: {', '.join(have) or 'none'})")
-    return [p for p in points if p.kind == "human" or not p.augmenter or p.augmenter in chosen]
+    return [p for p in points
+            if p.kind == "human" or not p.augmenter or split_label(p.augmenter)[0] in chosen]
 
 
 def select_strategies(points: list[PilotPoint], strategy: str | None) -> list[PilotPoint]:

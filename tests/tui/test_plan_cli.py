@@ -81,6 +81,53 @@ def test_plan_prices_queries_per_passage(files) -> None:
     assert "--per-passage must be at least 1" in msg
 
 
+def test_plan_chooses_queries_per_passage(files) -> None:
+    """Pilots measured at K = 1 and K = 3 queries per passage: each (augmenter, K) is an option
+    with its own curve and price, and the plan recommends K with n. When K = 3 trains as well
+    per query and costs less, it wins; when its queries are worth less, K = 1 wins. Naming K
+    plans on the pilots measured at it; a bad per_passage cell names its line."""
+    root, _, _, env = files
+    shared = root / "shared3.toml"
+    shared.write_text(PROFILES.replace(
+        "params = 134515008\n", "params = 134515008\n\n[augmenters.smollm2-135m.settings]\n"
+        "shares_passage_prompt = true\nprompt_seconds = 8.0\ngenerate_seconds = 10.0\n"))
+
+    def pilots(name: str, gain3: float) -> Path:
+        rows = []
+        for k, gain in ((1, 0.06), (3, gain3)):
+            for s in (0, 250, 500, 1000, 2000):
+                for seed in (0, 1):
+                    m = 0.40 + gain * (1 - math.exp(-s / 700)) + 0.001 * seed
+                    rows.append(["smollm2-135m", s, seed, round(m, 4), "static-minilm",
+                                 "inpars", "scifact:dev", k])
+        path = root / name
+        with path.open("w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["augmenter", "scale", "seed", "metric", "retriever", "strategy",
+                        "eval_set", "per_passage"])
+            w.writerows(rows)
+        return path
+
+    base = ["--profiles", str(shared), "--budget-gpu-hours", "0.01", "--bootstrap", "100"]
+    same = pilots("k-same.csv", 0.06)
+    doc = json.loads(ok(run(["plan", "--pilots", str(same), *base, "--format", "json"], env)))
+    assert doc["augmenter"] == "smollm2-135m" and doc["per_passage"] == 3
+    assert "smollm2-135m x3" in {c["augmenter"] for c in doc["curves"]}
+    one = json.loads(ok(run(["plan", "--pilots", str(same), *base, "--per-passage", "1",
+                             "--format", "json"], env)))
+    assert one["per_passage"] == 1 and one["scale"] < doc["scale"]
+    assert {c["augmenter"] for c in one["curves"]} == {"smollm2-135m"}
+    worse = json.loads(ok(run(["plan", "--pilots", str(pilots("k-worse.csv", 0.01)), *base,
+                               "--format", "json"], env)))
+    assert worse["per_passage"] == 1 and worse["augmenter"] == "smollm2-135m"
+    table = ok(run(["plan", "--pilots", str(same), *base], env))
+    assert "chosen among the 1, 3 the pilots measured" in table
+    bad = root / "k-bad.csv"
+    bad.write_text(same.read_text().replace(",3\n", ",0\n", 1))
+    msg = user_error(run(["plan", "--pilots", str(bad), *base], env))
+    assert "per_passage '0' is not a whole number >= 1" in msg and "k-bad.csv:" in msg
+
+
 def test_plan_table_plot_and_terminal_plot(files) -> None:
     root, pilots, profiles, env = files
     png = root / "plan.png"

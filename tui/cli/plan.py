@@ -84,9 +84,10 @@ def plan_cmd(
     filter_per_hour: Annotated[float | None, typer.Option(
         "--filter-per-hour", help="Filtering/embedding throughput in queries per hour "
         "(counted in the cost when given).")] = None,
-    per_passage: Annotated[int, typer.Option(
+    per_passage: Annotated[int | None, typer.Option(
         "--per-passage", help="Queries per passage to price (their passage's prompt is "
-        "decoded once where the augmenter's backend shares it).")] = 1,
+        "decoded once where the augmenter's backend shares it). Default: the K the pilots "
+        "were measured at; when they measured several, the plan chooses K too.")] = None,
     metric: MetricOpt = "ndcg@10",
     eval_mode: ModeOpt = None,
     bootstrap: BootOpt = 1000,
@@ -216,7 +217,13 @@ def print_plan(result: Any, meta: dict[str, Any]) -> None:
               f"objective {', '.join(f'{k} {v:g}' for k, v in result.objective.items())}):")
     if meta.get("eval_sets"):
         out.print(f"[dim]chosen on {'; '.join(meta['eval_sets'])}[/dim]", highlight=False)
-    if meta.get("per_passage", 1) > 1:
+    ks = meta.get("per_passage_options") or [1]
+    if len(ks) > 1:
+        out.print(f"[dim]{meta['per_passage']} queries per passage, chosen among the "
+                  f"{', '.join(map(str, ks))} the pilots measured (each option NAME xK is "
+                  "priced with the passage's prompt paid once per K queries where the "
+                  "augmenter's backend shares it)[/dim]", highlight=False)
+    elif meta.get("per_passage", 1) > 1:
         out.print(f"[dim]priced at {meta['per_passage']} queries per passage (one prompt "
                   "each passage where the augmenter's backend shares it)[/dim]", highlight=False)
     out.print(result.explanation, highlight=False)
