@@ -10,9 +10,7 @@ store lookups, batched LanceDB commits and run bookkeeping. Model loading is tim
 ``--whole`` compares whole processes instead, as a user meets them: ``augplan generate`` (start-up,
 model load, generation, embedding, filters, dedup, diversity, commits; a fresh store with the
 corpus imported before the clock starts) against a bare script that imports llama-cpp-python,
-loads the model and loops over the same prompts, each timed from process start to exit. A third
-arm runs ``augplan generate`` with ``AUGPLAN_PRELOAD_EMBEDDER=0`` (the embedder loaded after the
-run instead of while it decodes), so the overlap's gain is measured in the same run.
+loads the model and loops over the same prompts, each timed from process start to exit.
 
     .venv/bin/python bench/generate.py --whole --passages 128 [--repeats 2]
 """
@@ -102,9 +100,7 @@ def whole(args: argparse.Namespace, data: Path, model_path: Path, prompt_texts: 
           params: dict[str, Any], stop: list[str]) -> dict[str, Any]:
     """Whole processes, alternating: the bare loop script, then ``augplan generate``."""
     augplan = Path(sys.executable).with_name("augplan")
-    base_t: list[float] = []
-    eng_t: list[float] = []
-    late_t: list[float] = []
+    base_t, eng_t = [], []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         script = root / "loop.py"
@@ -116,20 +112,17 @@ def whole(args: argparse.Namespace, data: Path, model_path: Path, prompt_texts: 
                                    "stop": stop, "out": str(root / "loop-out.json")}))
         for r in range(args.repeats):
             base_t.append(_timed([sys.executable, str(script), str(cfg)]))
-            for arm, times in (("", eng_t), ("0", late_t)):
-                store_dir = root / f"store-{r}{arm}"
-                Store(store_dir).import_corpus("bench", corpus_io.detect(data))  # not timed
-                env = dict(os.environ, AUGPLAN_STORE=str(store_dir), NO_COLOR="1",
-                           AUGPLAN_PRELOAD_EMBEDDER=arm or "1")
-                if args.models_dir:
-                    env["AUGPLAN_MODELS_DIR"] = args.models_dir
-                times.append(_timed([str(augplan), "generate", "--corpus", "bench",
-                                     "--augmenter", args.augmenter, "--limit",
-                                     str(args.passages), "--json"], env))
-                done = Store(store_dir).count_augmentations(Selection(corpus="bench"))
-                if done != args.passages:
-                    raise SystemExit(f"augplan generate made {done} rows, not {args.passages}")
-    return {"base": base_t, "engine": eng_t, "embedder_after": late_t}
+            store_dir = root / f"store-{r}"
+            Store(store_dir).import_corpus("bench", corpus_io.detect(data))  # not timed
+            env = dict(os.environ, AUGPLAN_STORE=str(store_dir), NO_COLOR="1")
+            if args.models_dir:
+                env["AUGPLAN_MODELS_DIR"] = args.models_dir
+            eng_t.append(_timed([str(augplan), "generate", "--corpus", "bench", "--augmenter",
+                                 args.augmenter, "--limit", str(args.passages), "--json"], env))
+            done = Store(store_dir).count_augmentations(Selection(corpus="bench"))
+            if done != args.passages:
+                raise SystemExit(f"augplan generate made {done} rows, not {args.passages}")
+    return {"base": base_t, "engine": eng_t}
 
 
 def main() -> None:
@@ -159,10 +152,10 @@ def main() -> None:
         break
     prompt_texts = [template.render(r["title"], r["text"]) for r in rows]
 
-    base_t, eng_t, late_t = [], [], []
+    base_t, eng_t = [], []
     if args.whole:
         runs = whole(args, data, model_path, prompt_texts, params, list(template.stop))
-        base_t, eng_t, late_t = runs["base"], runs["engine"], runs["embedder_after"]
+        base_t, eng_t = runs["base"], runs["engine"]
     for _ in range(0 if args.whole else args.repeats):
         base_t.append(baseline(model_path, prompt_texts, params, list(template.stop)))
         eng_t.append(engine_run(data, args.augmenter, args.passages, models_dir))
@@ -181,13 +174,6 @@ def main() -> None:
         "engine_queries_per_s": round(eng_qps, 3),
         "ratio_engine_over_baseline": round(eng_qps / base_qps, 3),
     }
-    if late_t:
-        late_qps = n / statistics.median(late_t)
-        result.update(embedder_after_seconds=[round(t, 2) for t in late_t],
-                      embedder_after_queries_per_s=round(late_qps, 3),
-                      ratio_embedder_after_over_baseline=round(late_qps / base_qps, 3))
-        print(f"... embedder loaded after   : {late_qps:.3f} queries/s  (runs: "
-              f"{result['embedder_after_seconds']} s, {late_qps / base_qps:.3f}x the loop)")
     print(f"plain llama-cpp-python loop : {base_qps:.3f} queries/s  (runs: {result['baseline_seconds']} s)")
     print(f"augplan generate            : {eng_qps:.3f} queries/s  (runs: {result['engine_seconds']} s)")
     goal = 1.0 if args.whole else 0.95

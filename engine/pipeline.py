@@ -8,8 +8,6 @@ show progress.
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,25 +55,10 @@ def generate_and_check(
     finished, embed its queries and (unless ``quality=False``) filter, deduplicate and score
     them. ``embed=False`` skips the whole pass (quality needs the vectors). ``cluster`` (a Ray
     address) decodes on ``actors`` generator actors there; the pass after runs here."""
-    preload = _Preload(models_dir) if embed and embedder is None and preload_embedder() else None
-
-    def progress(p: Progress) -> None:
-        if preload is not None and p.done < p.total:  # there is decoding to overlap
-            preload.start()
-        if on_progress is not None:
-            on_progress(p)
-
-    try:
-        report = generate(store, request, models_dir=models_dir, on_progress=progress,
-                          run_id=run_id, should_stop=should_stop, cluster=cluster,
-                          actors=actors)
-    except BaseException:
-        if preload is not None:
-            preload.join()  # never leave a thread importing while the process unwinds
-        raise
+    report = generate(store, request, models_dir=models_dir, on_progress=on_progress,
+                      run_id=run_id, should_stop=should_stop, cluster=cluster, actors=actors)
     embedded, checked = 0, None
     if embed and report.status == "finished":
-        embedder = embedder or (preload.get() if preload is not None else None)
         if quality and report.target:
             checked = check_run(store, request.corpus, report.run_id, embedder=embedder,
                                 models_dir=models_dir, round_trip=round_trip,
@@ -86,50 +69,7 @@ def generate_and_check(
                 store, request.corpus, embedder=embedder, models_dir=models_dir,
                 on_progress=(lambda d, t: on_stage("embed queries", d, t)) if on_stage
                 else None)
-    elif preload is not None:
-        preload.join()
     return GenerationOutcome(report, embedded, checked)
-
-
-def preload_embedder() -> bool:
-    """Whether the embedder loads while a run decodes (``AUGPLAN_PRELOAD_EMBEDDER``, default
-    on; ``0`` loads it after the run, e.g. where one core would have to share the two)."""
-    return os.environ.get("AUGPLAN_PRELOAD_EMBEDDER", "1").strip().lower() not in (
-        "0", "false", "no", "off")
-
-
-class _Preload:
-    """The embedder loaded in a thread while the run decodes: its imports (torch,
-    sentence-transformers: seconds of start-up) and its checked load run while llama.cpp, which
-    releases the GIL, generates, instead of after it."""
-
-    def __init__(self, models_dir: Path | None) -> None:
-        self.models_dir = models_dir
-        self.thread: threading.Thread | None = None
-        self.embedder: Embedder | None = None
-        self.error: BaseException | None = None
-
-    def start(self) -> None:
-        if self.thread is None:
-            self.thread = threading.Thread(target=self._load, name="embedder-load", daemon=True)
-            self.thread.start()
-
-    def _load(self) -> None:
-        try:
-            self.embedder = Embedder(models_dir=self.models_dir)
-        except BaseException as exc:  # noqa: BLE001 - raised where the embedder is needed
-            self.error = exc
-
-    def join(self) -> None:
-        if self.thread is not None:
-            self.thread.join()
-
-    def get(self) -> Embedder | None:
-        """The loaded embedder (None if the load never started); its error, if it failed."""
-        self.join()
-        if self.error is not None:
-            raise self.error
-        return self.embedder
 
 
 __all__ = ["GenerationOutcome", "StageProgress", "generate_and_check"]

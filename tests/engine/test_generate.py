@@ -394,37 +394,3 @@ def test_waves_keep_the_queries_of_a_passage_together() -> None:
                    for w in waves) == 1
     assert [len(w) for w in _waves(rows[:4], batch_size=2)] == [3, 1]
 
-
-def test_the_embedder_loads_while_the_run_decodes(fresh: Store, models_dir: Path) -> None:
-    """``generate_and_check`` loads the embedder in a thread from the run's start (its imports
-    overlap the decoding) and embeds the run's rows with it; a run that fails leaves no loading
-    thread behind, and a run with nothing to decode starts none."""
-    import threading
-
-    from engine.pipeline import generate_and_check
-
-    def loaders() -> list[threading.Thread]:
-        return [t for t in threading.enumerate() if t.name == "embedder-load"]
-
-    request = GenerateRequest(corpus="scifact", augmenter=SMOL, limit=2, batch_size=2)
-    started: list[bool] = []
-    outcome = generate_and_check(fresh, request, models_dir=models_dir,
-                                 on_progress=lambda p: started.append(bool(loaders())))
-    assert outcome.report.generated == 2 and outcome.embedded == 2
-    assert started[0] and not loaders()  # loading from the first progress, joined at the end
-    again = generate_and_check(fresh, request, models_dir=models_dir,
-                               on_progress=lambda p: started.append(bool(loaders())))
-    assert again.report.generated == 0 and not started[-1]
-
-    polls: list[int] = []
-
-    def should_stop() -> bool:  # the second wave's poll fails
-        polls.append(1)
-        if len(polls) > 1:
-            raise RuntimeError("the run broke")
-        return False
-
-    more = GenerateRequest(corpus="scifact", augmenter=SMOL, limit=6, batch_size=2)
-    with pytest.raises(RuntimeError, match="the run broke"):
-        generate_and_check(fresh, more, models_dir=models_dir, should_stop=should_stop)
-    assert not loaders()
