@@ -79,7 +79,7 @@ def make_plan(budget: float, *, store: Store | None = None, corpus: str | None =
     if len(inputs.devices) > 1:
         result.warnings.append("the profiles come from several devices ("
                                + "; ".join(inputs.devices) + "): pick one with --device")
-    result.warnings.extend(w for w in (split_warning, k_warning) if w)
+    result.warnings.extend(msg for msg in (split_warning, k_warning) if msg)
     augmenter, chosen_k = split_label(result.augmenter)
     human = [p.metric for p in points if p.kind == "human" and p.eval_set in w]
     meta = {"corpus": corpus, "retriever": retr, "metric": label,
@@ -101,19 +101,21 @@ def _per_passage_options(points: list[PilotPoint], per_passage: int | None
     measured = sorted({split_label(p.augmenter)[1] for p in points if p.kind == "synthetic"})
     if per_passage is None and len(measured) > 1:
         # every option starts from the zero-shot point (a CSV may give it once, at K = 1)
-        zero: dict[str, list[PilotPoint]] = {}
+        zero: dict[str, dict[str, list[PilotPoint]]] = {}  # augmenter -> label -> rows
         for p in points:
             if p.scale == 0 and p.kind == "zero-shot":
-                zero.setdefault(split_label(p.augmenter)[0], []).append(p)
+                zero.setdefault(split_label(p.augmenter)[0], {}).setdefault(
+                    p.augmenter, []).append(p)
         labels = {p.augmenter for p in points if p.kind == "synthetic"}
         missing = [replace(z, augmenter=label) for label in sorted(labels)
                    if not any(p.scale == 0 and p.augmenter == label for p in points)
-                   for z in zero.get(split_label(label)[0], [])[:1]]
+                   for z in next(iter(zero.get(split_label(label)[0], {}).values()), [])]
         return points + missing, measured, ""
     k = per_passage or (measured[0] if measured else 1)
     warning = ""
     if k in measured:
-        points = [p for p in points if split_label(p.augmenter)[1] == k or p.kind == "human"]
+        points = [p for p in points
+                  if split_label(p.augmenter)[1] == k or p.kind in ("human", "zero-shot")]
     elif measured:
         warning = (f"priced at {k} queries per passage, but the pilots were measured at "
                    f"{', '.join(map(str, measured))}: the prediction is theirs (queries of "

@@ -92,10 +92,11 @@ def test_plan_chooses_queries_per_passage(files) -> None:
         "params = 134515008\n", "params = 134515008\n\n[augmenters.smollm2-135m.settings]\n"
         "shares_passage_prompt = true\nprompt_seconds = 8.0\ngenerate_seconds = 10.0\n"))
 
-    def pilots(name: str, gain3: float) -> Path:
+    def pilots(name: str, gain3: float, zero3: bool = True) -> Path:
+        """K=1 and K=3 curves; without ``zero3`` the zero-shot rows are given at K=1 only."""
         rows = []
         for k, gain in ((1, 0.06), (3, gain3)):
-            for s in (0, 250, 500, 1000, 2000):
+            for s in (0, 250, 500, 1000, 2000)[0 if zero3 or k == 1 else 1:]:
                 for seed in (0, 1):
                     m = 0.40 + gain * (1 - math.exp(-s / 700)) + 0.001 * seed
                     rows.append(["smollm2-135m", s, seed, round(m, 4), "static-minilm",
@@ -109,10 +110,15 @@ def test_plan_chooses_queries_per_passage(files) -> None:
         return path
 
     base = ["--profiles", str(shared), "--budget-gpu-hours", "0.01", "--bootstrap", "100"]
-    same = pilots("k-same.csv", 0.06)
+    same = pilots("k-same.csv", 0.06, zero3=False)
     doc = json.loads(ok(run(["plan", "--pilots", str(same), *base, "--format", "json"], env)))
     assert doc["augmenter"] == "smollm2-135m" and doc["per_passage"] == 3
-    assert "smollm2-135m x3" in {c["augmenter"] for c in doc["curves"]}
+    curves = {c["augmenter"]: c for c in doc["curves"]}
+    assert set(curves) == {"smollm2-135m", "smollm2-135m x3"}
+    assert curves["smollm2-135m x3"]["pilot_scales"][0] == 0  # the K=1 zero-shot rows serve it
+    three = json.loads(ok(run(["plan", "--pilots", str(same), *base, "--per-passage", "3",
+                               "--format", "json"], env)))
+    assert three["per_passage"] == 3 and three["curves"][0]["pilot_scales"][0] == 0
     one = json.loads(ok(run(["plan", "--pilots", str(same), *base, "--per-passage", "1",
                              "--format", "json"], env)))
     assert one["per_passage"] == 1 and one["scale"] < doc["scale"]
