@@ -217,7 +217,7 @@ def _plan(store: Store, r: AutopilotRequest, cost: Any, budget: float,
           mine: Sequence[tuple[str, int]]) -> Any:
     """The plan from the autopilot's own pilot points (``mine``, dev split) for ``budget``
     hours."""
-    from engine.planning import load_points, planner_errors
+    from engine.planning import load_points, planner_errors, split_label
     from planner import PlanOptions, plan
 
     points, _ = load_points(store, corpus=r.corpus, retriever=r.retriever,
@@ -225,6 +225,7 @@ def _plan(store: Store, r: AutopilotRequest, cost: Any, budget: float,
     dev = f"{r.corpus}:{DEV}"
     own = set(mine)
     points = [p for p in points if p.eval_set == dev
+              and split_label(p.augmenter)[1] == 1  # its pilots are one query per passage
               and (p.kind == "zero-shot"
                    or (p.seed in r.seeds and (p.augmenter, int(p.scale)) in own))]
     if r.fresh_cache:  # only the pilots' own queries are in hand

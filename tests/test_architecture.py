@@ -160,10 +160,11 @@ PUBLIC = {
     "engine.planning": [
         "BacktestGroup", "CostInputs", "MadePlan", "PlanChoices", "backtest_groups",
         "cost_model", "execute_plan", "latest_plan",
-        "load_plan", "load_points", "main_eval_mode", "make_plan", "pilot_summary",
-        "plan_choices", "plan_document", "plan_file", "plan_options", "planner_errors",
-        "points_from_store", "read_pilots_csv", "select_retriever", "select_strategies",
-        "run_backtests", "to_points", "training_file", "write_plan",
+        "load_plan", "load_points", "main_eval_mode", "make_plan", "option_label",
+        "pilot_summary", "plan_choices", "plan_document", "plan_file", "plan_options",
+        "planner_errors", "points_from_store", "read_pilots_csv", "select_retriever",
+        "select_strategies", "split_label", "run_backtests", "to_points", "training_file",
+        "write_plan",
     ],
 }
 
