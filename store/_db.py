@@ -88,7 +88,10 @@ class Store(CorporaMixin, AugmentationsMixin, RecordsMixin):
             try:
                 tbl = self._db.open_table(name)
             except ValueError:  # not there yet (another writer may be creating it too)
-                tbl = self._db.create_table(name, schema=want, exist_ok=True)
+                try:
+                    tbl = self._db.create_table(name, schema=want, exist_ok=True)
+                except ValueError:  # that writer made it meanwhile, and set its primary key
+                    tbl = self._db.open_table(name)
             _upgrade(name, tbl, want)
             self._tables[name] = tbl
         else:

@@ -440,6 +440,30 @@ def test_generated_rows_have_a_primary_key_and_older_stores_gain_it(tmp_path: Pa
     assert Store(tmp_path / "old", dim=DIM).count("augmentations") == 2  # migrated once
 
 
+def test_a_table_another_writer_creates_meanwhile_is_opened(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    """Two writers reach a missing table at once: the second finds it absent, the first then
+    creates it and sets its primary key (a schema the second's ``create_table`` no longer
+    matches); the second opens the table the first made. The interleaving is forced by
+    answering the second writer's first ``open_table`` as LanceDB did before the table
+    existed."""
+    first, second = Store(tmp_path / "s", dim=DIM), Store(tmp_path / "s", dim=DIM)
+    real, calls = second._db.open_table, []
+
+    def before_it_existed(name: str, *args: Any, **kwargs: Any) -> Any:
+        calls.append(name)
+        if len(calls) == 1:
+            first.table(name)  # the other writer wins the race
+            raise ValueError(f"Table '{name}' was not found")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(second._db, "open_table", before_it_existed)
+    assert second.add_augmentations(aug_table([aug_row("c", "k1", "p1", "a query")])) == 1
+    assert calls == ["augmentations", "augmentations"]
+    assert first.count("augmentations") == 1
+
+
 @pytest.mark.parametrize("name", ["", "a b", "it's", "x/y", 'q"'])
 def test_bad_corpus_name(store: Store, tmp_path: Path, name: str) -> None:
     with pytest.raises(AugplanError, match="--name"):
