@@ -165,6 +165,16 @@ def _sides(opened: Any, rows: list[str], kw: dict[str, Any], n: int, repeats: in
     return side
 
 
+def _over_k1(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each K's seconds per passage (each prompt decoded, forked) over the forked K=1 (or the
+    first K measured), set on the rows, which are returned."""
+    base = next((r for r in rows if r["k"] == 1), rows[0])
+    for r in rows:
+        r["each_over_k1"] = round(r["each_per_passage_s"] / base["fork_per_passage_s"], 3)
+        r["fork_over_k1"] = round(r["fork_per_passage_s"] / base["fork_per_passage_s"], 3)
+    return rows
+
+
 def per_passage(name: str, args: argparse.Namespace, texts: list[str],
                 template: prompts.PromptTemplate) -> dict[str, Any]:
     """K sampled queries per passage (each row its own seed, temperature 0.8 as ``augplan
@@ -213,14 +223,13 @@ def per_passage(name: str, args: argparse.Namespace, texts: list[str],
     rates = machine(path, n_batch, args.threads, [n_parallel], args.peak_tokens, max(at, 0),
                     chunk=round(suffix))
     out["machine"] = rates
+    _over_k1(out["k"])
     for r in out["k"]:
         # the passage's prompt once (its suffix after the prefix), then every query's tokens
         floor = (suffix / rates["prompt_tok_s"]
                  + r["fork_gen_tokens_per_passage"] / rates["decode_tok_s"][n_parallel])
         r["floor_per_passage_s"] = round(floor, 3)
         r["fork_over_floor"] = round(r["fork_per_passage_s"] / floor, 3)
-        r["each_over_k1"] = round(r["each_per_passage_s"] / base["fork_per_passage_s"], 3)
-        r["fork_over_k1"] = round(r["fork_per_passage_s"] / base["fork_per_passage_s"], 3)
         print(f"K={r['k']}: per passage {r['each_per_passage_s']:.2f} s each prompt decoded "
               f"({r['each_over_k1']:.2f}x K=1), {r['fork_per_passage_s']:.2f} s forked "
               f"({r['fork_over_k1']:.2f}x K=1, goal <= 1.4 at K=3); per query "
@@ -339,10 +348,7 @@ def per_passage_transformers(name: str, args: argparse.Namespace, texts: list[st
                                           strict=True))
         out["k"].append({"k": k, **{f"{lab}_{key}": v for lab, d in side.items()
                                     for key, v in d.items()}, "rows_equal": f"{same}/{len(rows)}"})
-    base = next((r for r in out["k"] if r["k"] == 1), out["k"][0])
-    for r in out["k"]:
-        r["each_over_k1"] = round(r["each_per_passage_s"] / base["fork_per_passage_s"], 3)
-        r["fork_over_k1"] = round(r["fork_per_passage_s"] / base["fork_per_passage_s"], 3)
+    for r in _over_k1(out["k"]):
         print(f"K={r['k']}: per passage {r['each_per_passage_s']:.2f} s each row prefilled "
               f"({r['each_over_k1']:.2f}x K=1), {r['fork_per_passage_s']:.2f} s twins sharing "
               f"one prefill ({r['fork_over_k1']:.2f}x K=1); per query "

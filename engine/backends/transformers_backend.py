@@ -245,7 +245,7 @@ class TransformersBackend:
             index = index.to(self.device)
             cache.batch_select_indices(index)
             input_ids, attention = input_ids[index], attention[index]
-            first = [i == 0 or bool(index[i] != index[i - 1]) for i in range(len(index))]
+            first = [j == 0 for c in counts for j in range(c)]
         mask = self._stop_mask(stop) if stop else None  # no stop strings: no criteria
         criteria = StopOnText(tok, stop, prompt_len, mask, self.device)
         steps = max(1, int(max_tokens))

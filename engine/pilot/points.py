@@ -65,6 +65,11 @@ def _per_passage(row: dict[str, Any]) -> int:
     return int(json.loads(row.get("config") or "{}").get("per_passage", 1))
 
 
+def _point_k(row: dict[str, Any]) -> int:
+    """A point's queries per passage as the planner reads it (references are at 1)."""
+    return _per_passage(row) if row["kind"] == "synthetic" else 1
+
+
 def export_rows(points: Sequence[dict[str, Any]], metric: str = "ndcg@10") -> list[dict[str,
                                                                                         Any]]:
     """Pilot points as the planner's CSV rows. The zero-shot point is repeated as scale 0 of
@@ -77,8 +82,7 @@ def export_rows(points: Sequence[dict[str, Any]], metric: str = "ndcg@10") -> li
     for p in points:
         if p["kind"] != "zero-shot":
             augmenters.setdefault((p["corpus"], p["retriever"], p["eval_set"]), set()).add(
-                (p["augmenter"], p["strategy"], _per_passage(p) if p["kind"] == "synthetic"
-                 else 1))
+                (p["augmenter"], p["strategy"], _point_k(p)))
     for p in points:
         base = {"metric": p[column[metric]], "retriever": p["retriever"],
                 "eval_set": p["eval_set"], "kind": p["kind"], "metric_name": metric,
@@ -90,8 +94,7 @@ def export_rows(points: Sequence[dict[str, Any]], metric: str = "ndcg@10") -> li
                             **base})
         else:
             out.append({"augmenter": p["augmenter"], "scale": p["scale"],
-                        "strategy": p["strategy"], "per_passage": _per_passage(p)
-                        if p["kind"] == "synthetic" else 1, **base})
+                        "strategy": p["strategy"], "per_passage": _point_k(p), **base})
     return [{c: r[c] for c in CSV_COLUMNS} for r in out]
 
 
