@@ -70,7 +70,10 @@ def test_measure_augmenter_fields(measured) -> None:
     # the batched backend decodes a passage's prompt once for all its queries: the profile
     # says how much of a query's time that prompt is
     assert s["shares_passage_prompt"] is True
-    assert p.prompt_share == pytest.approx(s["prompt_seconds"] / s["generate_seconds"])
+    # (two timed passes on a shared machine: the prompt pass alone may come out as slow as
+    # the full one, which the share caps below 1)
+    ratio = s["prompt_seconds"] / s["generate_seconds"]
+    assert p.prompt_share == pytest.approx(min(ratio, 0.99))
     assert 0 < p.prompt_share < 1
     assert p.measured_at.endswith("+00:00")
 
