@@ -44,6 +44,7 @@ from planner import nice_scale
 from store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
+GRID = [(c, r) for c in ("scifact", "nfcorpus") for r in ("static-minilm", "minilm-l6")]
 DATA_FOLDERS = {"nfcorpus": "nfcorpus-processed"}  # the data folder's preprocessed NFCorpus  # corpora without a dev split: where to carve it
 
 
@@ -201,19 +202,27 @@ def write_doc(cells: list[dict[str, Any]], doc: Path, img: Path, command: str) -
              "sealed.")
     lines = ["# Outcome: does following the plan win?", "", intro, "", "```bash", command,
              "```", ""]
-    full = {(c, r) for c in ("scifact", "nfcorpus") for r in ("static-minilm", "minilm-l6")}
-    missing = sorted(full - {(c["corpus"], c["retriever"]) for c in cells})
+    kept = [c for c in cells if c.get("command") != command]
+    if kept:
+        lines += ["Cells kept from earlier runs of the script (each says its command): "
+                  + ", ".join(f"{c['corpus']} / {c['retriever']}" for c in kept) + ".", ""]
+    missing = sorted(set(GRID) - {(c["corpus"], c["retriever"]) for c in cells})
     if missing:
-        lines += ["Not in this run: " + ", ".join(f"{c} / {r}" for c, r in missing)
+        lines += ["Not measured yet: " + ", ".join(f"{c} / {r}" for c, r in missing)
                   + " (the full grid is `python bench/outcome.py` with its defaults).", ""]
     for cell in cells:
         name = f"outcome-{cell['corpus']}-{cell['retriever']}.png"
         plot(cell, img / name)
         head = (f"Budget {cell['budget_hours']:g} device-hours per arm (pilot share "
                 f"{cell['pilot_share']:g}), candidates {', '.join(cell['augmenters'])}; "
-                f"test scores on {cell['test_set']}; {cell['seconds']:,.0f} s for the cell in the run "
-                "that wrote this page (points already in the store are reused, not timed).")
-        lines += [f"## {cell['corpus']} / {cell['retriever']}", "", head, "", "| arm | augmenter | n | device-hours | test nDCG@10 | regret |",
+                f"test scores on {cell['test_set']}; {cell['seconds']:,.0f} s for the cell in "
+                "the run that measured it (points already in the store are reused, not "
+                "timed).")
+        if cell.get("command") != command:
+            head += (f" Kept from an earlier run: `{cell['command']}`." if cell.get("command")
+                     else " Kept from an earlier run (its command was not recorded).")
+        lines += [f"## {cell['corpus']} / {cell['retriever']}", "", head, "",
+                  "| arm | augmenter | n | device-hours | test nDCG@10 | regret |",
                   "|---|---|---|---|---|---|"]
         for k, a in cell["arms"].items():
             over = a["hours"] - cell["budget_hours"]
@@ -249,27 +258,41 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", type=Path, default=None)
     ap.add_argument("--doc", type=Path, default=ROOT / "docs" / "outcome.md")
     ap.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "outcome.json")
+    ap.add_argument("--fresh", action="store_true",
+                    help="drop the cells of earlier runs from --json and --doc")
     args = ap.parse_args(argv)
     corpora = args.corpus or ["scifact", "nfcorpus"]
     retrievers = args.retriever or ["static-minilm", "minilm-l6"]
     augmenters = [a.strip() for a in args.augmenters.split(",") if a.strip()]
     seeds = tuple(int(s) for s in args.seeds.split(","))
-    store = Store(args.store)
-    cells = []
-    for corpus in corpora:
-        prepare(store, corpus, augmenters, args.data, args.models_dir)
-        for retriever in retrievers:
-            cells.append(run_cell(store, corpus, retriever, augmenters, args.budget_hours,
-                                  args.pilot_share, seeds, args.first_scale, args.models_dir))
-            print(f"[{corpus} / {retriever}] {cells[-1]['verdict']}", flush=True)
-            args.json.write_text(json.dumps(cells, indent=2, default=_json) + "\n")
     command = ("python bench/outcome.py " + " ".join(
         [*(f"--corpus {c}" for c in corpora), *(f"--retriever {r}" for r in retrievers),
          f"--augmenters {','.join(augmenters)}", f"--budget-hours {args.budget_hours:g}",
          f"--pilot-share {args.pilot_share:g}",
          *([f"--first-scale {args.first_scale}"] if args.first_scale else [])]))
-    write_doc(cells, args.doc, args.doc.parent / "img", command)
+    # cells of earlier runs that this one does not measure stay in the page, with their command
+    earlier = [] if args.fresh or not args.json.is_file() else json.loads(args.json.read_text())
+    store = Store(args.store)
+    cells: list[dict[str, Any]] = []
+    for corpus in corpora:
+        prepare(store, corpus, augmenters, args.data, args.models_dir)
+        for retriever in retrievers:
+            cell = run_cell(store, corpus, retriever, augmenters, args.budget_hours,
+                            args.pilot_share, seeds, args.first_scale, args.models_dir)
+            cells.append({**cell, "command": command})
+            print(f"[{corpus} / {retriever}] {cell['verdict']}", flush=True)
+            args.json.write_text(json.dumps(merge(earlier, cells), indent=2, default=_json)
+                                 + "\n")
+    write_doc(merge(earlier, cells), args.doc, args.doc.parent / "img", command)
     return 0
+
+
+def merge(earlier: list[dict[str, Any]], cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """This run's cells, and the earlier ones it did not measure, in the grid's order."""
+    new = {(c["corpus"], c["retriever"]) for c in cells}
+    out = [c for c in earlier if (c["corpus"], c["retriever"]) not in new] + list(cells)
+    order = {k: i for i, k in enumerate(GRID)}
+    return sorted(out, key=lambda c: order.get((c["corpus"], c["retriever"]), len(order)))
 
 
 def _json(v: Any) -> Any:
