@@ -166,6 +166,34 @@ def verdict(arms: dict[str, dict[str, Any]], best: str) -> str:
     return "; ".join(parts)
 
 
+def why(cell: dict[str, Any]) -> list[str]:
+    """Where the autopilot is not within 0.003 of the best arm: the reasons its own record
+    gives (a best augmenter it never piloted, a smaller scale of the same one, budget left)."""
+    arms, best = cell["arms"], cell["best"]
+    auto = arms["autopilot"]
+    if auto["regret"] <= 0.003:
+        return []
+    out = []
+    piloted = sorted({a for a, _ in auto["points"]})
+    top = arms[best]
+    if top["augmenter"] and top["augmenter"] not in piloted:
+        out.append(f"the best arm's augmenter ({top['augmenter']}) was never piloted: the "
+                   f"pilot share ({cell['budget_hours'] * cell['pilot_share']:.3g} h) bought "
+                   f"pilots of {', '.join(piloted) or 'no candidate'} only, so the plan could "
+                   "not choose it")
+    elif top["augmenter"] == auto["augmenter"] and top["n"] > auto["n"]:
+        out.append(f"the best arm is the autopilot's augmenter at {top['n']:,} queries instead "
+                   f"of {auto['n']:,}: the dev points did not show the gain the test split "
+                   "shows")
+    spare = cell["budget_hours"] - auto["hours"]
+    if spare > 0.1 * cell["budget_hours"] and auto["n"]:
+        out.append(f"the autopilot left {spare:.3f} h of the budget unspent: its plan "
+                   f"predicted no dev gain from more than {auto['n']:,} queries of "
+                   f"{auto['augmenter']} (predicted dev {auto['predicted_dev']:.4f}, measured "
+                   f"{auto['dev']:.4f})")
+    return out
+
+
 def plot(cell: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -238,6 +266,7 @@ def write_doc(cells: list[dict[str, Any]], doc: Path, img: Path, command: str) -
                    f"{auto['dev']:.4f}.")
         lines += ["", summary, *(f"Warning: {w}." for w in auto.get("warnings", [])),
                   "", f"**Verdict:** {cell['verdict']}.", "",
+                  *(f"Why: {w}." for w in why(cell)), *([""] if why(cell) else []),
                   f"![{cell['corpus']} {cell['retriever']}](img/{name})", ""]
     doc.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
