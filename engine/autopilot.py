@@ -228,11 +228,26 @@ def _plan(store: Store, r: AutopilotRequest, cost: Any, budget: float,
               and split_label(p.augmenter)[1] == 1  # its pilots are one query per passage
               and (p.kind == "zero-shot"
                    or (p.seed in r.seeds and (p.augmenter, int(p.scale)) in own))]
-    if r.fresh_cache:  # only the pilots' own queries are in hand
-        cost = cost.with_cached({a: max(n for b, n in own if b == a) for a, _ in own})
+    cost = _own_cost(r, cost, mine)
     with planner_errors():
         return plan(points, cost, budget, weights={dev: 1.0},
                     options=PlanOptions(tolerance=r.tolerance))
+
+
+def _own_cost(r: AutopilotRequest, cost: Any, mine: Sequence[tuple[str, int]]) -> Any:
+    """The cost model the plans use: with ``fresh_cache``, only the pilots' own queries are in
+    hand (the largest scale of each piloted augmenter)."""
+    if not r.fresh_cache:
+        return cost
+    return cost.with_cached({a: max(n for b, n in mine if b == a) for a, _ in mine})
+
+
+def _sunk_floor(r: AutopilotRequest, cost: Any, mine: Sequence[tuple[str, int]]) -> float:
+    """What the cheapest continuation costs once the pilots have spent the whole budget: the
+    final training (and evaluation) at a scale the pilots generated, no new queries; the
+    largest such scale, so the plan may choose any measured one."""
+    own = _own_cost(r, cost, mine)
+    return max([1e-9, *(own.hours(a, n) for a, n in mine)])
 
 
 def _mode_label(r: AutopilotRequest) -> str:
@@ -296,7 +311,15 @@ def _loop(store: Store, r: AutopilotRequest, cost: Any, pilot_cap: float,
                 "their training and evaluation time is known only once measured; the final run "
                 "gets what is left of the budget")
             say(f"warning: {report.warnings[-1]}")
-        result = _plan(store, r, cost, max(r.budget_hours - spent, 1e-9), report.points)
+        left = r.budget_hours - spent
+        if left <= 0:  # the pilots cost the whole budget: only what they generated is in hand
+            floor = _sunk_floor(r, cost, report.points)
+            report.warnings.append(
+                f"the pilots cost {spent:.3g} h, the whole budget ({r.budget_hours:.3g} h) and "
+                f"more: the final run is bought on top of it ({floor:.3g} h at most), from the "
+                "queries the pilots generated")
+            say(f"warning: {report.warnings[-1]}")
+        result = _plan(store, r, cost, left if left > 0 else floor, report.points)
         nxt = result.next_pilot or {}
         choice = f"{result.augmenter} n={result.scale:,}" if result.scale else "zero-shot"
         report.steps.append({"choice": choice,
@@ -306,6 +329,9 @@ def _loop(store: Store, r: AutopilotRequest, cost: Any, pilot_cap: float,
         say(f"choice {report.steps[-1]['choice']} (predicted {result.predicted_metric:.4f}, "
             f"stable in {100 * (result.stability or 0):.0f}% of refits); pilots spent "
             f"{spent:.3g} of {pilot_cap:.3g} h")
+        if left <= 0:
+            report.stopped = "the pilots spent the whole budget"
+            return result
         if (result.stability or 0) >= r.stability:
             report.stopped = f"the choice is stable (>= {r.stability:.0%} of refits)"
             return result

@@ -4,6 +4,7 @@ the budget counted, a rerun that computes nothing; bad input exits 2."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,23 @@ def test_autopilot_chooses_on_dev_and_reads_test_once(setup: tuple[Path, Path],
     third = run_autopilot(Store(setup[0]), REQUEST, models_dir=models_dir)
     assert (third.plan, third.points) == (report.plan, report.points)
     assert third.pilot_hours == pytest.approx(report.pilot_hours)
+
+
+def test_pilots_that_cost_the_whole_budget(setup: tuple[Path, Path], models_dir: Path) -> None:
+    """A budget whose pilot share buys the first points' queries, but whose whole is spent
+    once their training and evaluation are measured: the autopilot stops adding points, says
+    so, and still trains and reports a choice among the queries the pilots generated (it used
+    to fail planning for a budget of nothing)."""
+    gen_hours = 2 * REQUEST.first_scale / 75000  # the first points' queries (tests' profiles)
+    tight = replace(REQUEST, pilot_share=0.9, budget_hours=1.01 * gen_hours / 0.9)
+    report = run_autopilot(Store(setup[0]), tight, models_dir=models_dir)
+    assert report.steps[0]["pilot_hours"] > tight.budget_hours  # the case under test
+    assert report.stopped == "the pilots spent the whole budget"
+    assert any("the whole budget" in w and "from the queries the pilots generated" in w
+               for w in report.warnings)
+    assert report.points == [(SMOL, 24), (SMOL, 48)] and len(report.steps) == 1
+    assert report.plan["scale"] in (0, 24, 48)
+    assert 0 < report.dev_score < 1 and 0 < report.test_score < 1
 
 
 def test_autopilot_refuses_bad_input(setup: tuple[Path, Path], models_dir: Path,
