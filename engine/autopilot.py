@@ -242,12 +242,15 @@ def _own_cost(r: AutopilotRequest, cost: Any, mine: Sequence[tuple[str, int]]) -
     return cost.with_cached({a: max(n for b, n in mine if b == a) for a, _ in mine})
 
 
-def _sunk_floor(r: AutopilotRequest, cost: Any, mine: Sequence[tuple[str, int]]) -> float:
-    """What the cheapest continuation costs once the pilots have spent the whole budget: the
-    final training (and evaluation) at a scale the pilots generated, no new queries; the
-    largest such scale, so the plan may choose any measured one."""
+def _continuations(r: AutopilotRequest, cost: Any,
+                   mine: Sequence[tuple[str, int]]) -> tuple[float, float]:
+    """(cheapest, dearest) final run at a scale the pilots generated, no new queries: what the
+    budget left must buy for the plan to have a choice; the dearest is what the final run
+    costs at most once the pilots have spent the whole budget (any measured scale may be
+    chosen)."""
     own = _own_cost(r, cost, mine)
-    return max([1e-9, *(own.hours(a, n) for a, n in mine)])
+    hours = [own.hours(a, n) for a, n in mine] or [0.0]
+    return min(hours), max(1e-9, max(hours))
 
 
 def _mode_label(r: AutopilotRequest) -> str:
@@ -312,14 +315,15 @@ def _loop(store: Store, r: AutopilotRequest, cost: Any, pilot_cap: float,
                 "gets what is left of the budget")
             say(f"warning: {report.warnings[-1]}")
         left = r.budget_hours - spent
-        if left <= 0:  # the pilots cost the whole budget: only what they generated is in hand
-            floor = _sunk_floor(r, cost, report.points)
+        cheapest, dearest = _continuations(r, cost, report.points)
+        spent_all = left <= 0 or left < cheapest  # no final run even on the pilots' queries
+        if spent_all:
             report.warnings.append(
-                f"the pilots cost {spent:.3g} h, the whole budget ({r.budget_hours:.3g} h) and "
-                f"more: the final run is bought on top of it ({floor:.3g} h at most), from the "
+                f"the pilots cost {spent:.3g} h of the budget ({r.budget_hours:.3g} h), which "
+                f"leaves no final run: it is bought on top ({dearest:.3g} h at most), from the "
                 "queries the pilots generated")
             say(f"warning: {report.warnings[-1]}")
-        result = _plan(store, r, cost, left if left > 0 else floor, report.points)
+        result = _plan(store, r, cost, dearest if spent_all else left, report.points)
         nxt = result.next_pilot or {}
         choice = f"{result.augmenter} n={result.scale:,}" if result.scale else "zero-shot"
         report.steps.append({"choice": choice,
@@ -329,7 +333,7 @@ def _loop(store: Store, r: AutopilotRequest, cost: Any, pilot_cap: float,
         say(f"choice {report.steps[-1]['choice']} (predicted {result.predicted_metric:.4f}, "
             f"stable in {100 * (result.stability or 0):.0f}% of refits); pilots spent "
             f"{spent:.3g} of {pilot_cap:.3g} h")
-        if left <= 0:
+        if spent_all:
             report.stopped = "the pilots spent the whole budget"
             return result
         if (result.stability or 0) >= r.stability:
