@@ -264,9 +264,10 @@ def write_doc(cells: list[dict[str, Any]], doc: Path, img: Path, command: str) -
                    f"{auto['pilot_hours']:.3f} h on pilots; stopped because "
                    f"{auto['stopped']}; predicted dev {auto['predicted_dev']:.4f}, measured dev "
                    f"{auto['dev']:.4f}.")
+        reasons = why(cell)
         lines += ["", summary, *(f"Warning: {w}." for w in auto.get("warnings", [])),
                   "", f"**Verdict:** {cell['verdict']}.", "",
-                  *(f"Why: {w}." for w in why(cell)), *([""] if why(cell) else []),
+                  *(f"Why: {w}." for w in reasons), *([""] if reasons else []),
                   f"![{cell['corpus']} {cell['retriever']}](img/{name})", ""]
     doc.write_text("\n".join(lines) + "\n", encoding="utf-8")
 

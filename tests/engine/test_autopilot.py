@@ -4,6 +4,7 @@ the budget counted, a rerun that computes nothing; bad input exits 2."""
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import replace
 from pathlib import Path
 
@@ -100,7 +101,8 @@ def test_pilots_that_cost_the_whole_budget(setup: tuple[Path, Path], models_dir:
     once their training and evaluation are measured: the autopilot stops adding points, says
     so, and still trains and reports a choice among the queries the pilots generated (it used
     to fail planning for a budget of nothing)."""
-    gen_hours = 2 * REQUEST.first_scale / 75000  # the first points' queries (tests' profiles)
+    rate = tomllib.loads(PROFILES)["augmenters"][SMOL]["queries_per_hour"]
+    gen_hours = 2 * REQUEST.first_scale / rate  # the first points' queries
     tight = replace(REQUEST, pilot_share=0.9, budget_hours=1.01 * gen_hours / 0.9)
     report = run_autopilot(Store(setup[0]), tight, models_dir=models_dir)
     assert report.steps[0]["pilot_hours"] > tight.budget_hours  # the case under test
