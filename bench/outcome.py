@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from engine import catalogue, splits
 from engine.autopilot import AutopilotRequest, run_autopilot
 from engine.datasets import import_dataset
-from engine.pilot import PilotRequest, run_pilot
+from engine.pilot import PilotRequest, measure_training, run_pilot
 from engine.planning import cost_model
 from engine.profiles import AugmenterProfile, measure_augmenter, stored_profiles
 from planner import nice_scale
@@ -106,17 +106,28 @@ def run_cell(store: Store, corpus: str, retriever: str, augmenters: list[str],
     arms: dict[str, dict[str, Any]] = {}
     t0 = time.perf_counter()
     print(f"[{corpus} / {retriever}] autopilot", file=sys.stderr, flush=True)
-    report = run_autopilot(store, AutopilotRequest(
-        corpus=corpus, retriever=retriever, augmenters=tuple(augmenters), budget_hours=budget,
-        pilot_share=share, first_scale=first_scale, seeds=seeds, fresh_cache=True),
-        models_dir=models_dir,
-        on_event=_say)
-    p = report.plan
-    arms["autopilot"] = {"augmenter": p["augmenter"] if p["scale"] else None,
-                         "n": int(p["scale"]), "hours": report.pilot_hours + report.final_hours,
-                         "pilot_hours": report.pilot_hours, "points": report.points,
-                         "predicted_dev": p["predicted"], "dev": report.dev_score,
-                         "stopped": report.stopped, "warnings": report.warnings}
+    try:
+        report = run_autopilot(store, AutopilotRequest(
+            corpus=corpus, retriever=retriever, augmenters=tuple(augmenters),
+            budget_hours=budget, pilot_share=share, first_scale=first_scale, seeds=seeds,
+            fresh_cache=True), models_dir=models_dir, on_event=_say)
+    except AugplanError as exc:  # the share buys no pilot on this machine: that is the arm
+        arms["autopilot"] = {"refused": str(exc).split("\n")[0], "augmenter": None, "n": 0,
+                             "hours": 0.0, "points": []}
+        print(f"[{corpus} / {retriever}] autopilot refused: {exc}", file=sys.stderr,
+              flush=True)
+    else:
+        p = report.plan
+        arms["autopilot"] = {"augmenter": p["augmenter"] if p["scale"] else None,
+                             "n": int(p["scale"]),
+                             "hours": report.pilot_hours + report.final_hours,
+                             "pilot_hours": report.pilot_hours, "points": report.points,
+                             "predicted_dev": p["predicted"], "dev": report.dev_score,
+                             "stopped": report.stopped, "warnings": report.warnings}
+    if not _timed_training(store, retriever):  # no pilot trained (a refused autopilot)
+        print(f"[{corpus} / {retriever}] timing a training to price the fixed arms",
+              file=sys.stderr, flush=True)
+        measure_training(store, corpus, retriever, models_dir=models_dir)
     cost = costs(store, corpus, retriever)
     by_cost = sorted(augmenters, key=lambda a: cost.per_query_ratio(a, augmenters[0]))
     # "largest"/"smallest" by model size (parameters), the recipes people reach for
@@ -129,6 +140,8 @@ def run_cell(store: Store, corpus: str, retriever: str, augmenters: list[str],
     arms["largest-1000"] = {"augmenter": largest, "n": min(1000, whole[largest])}
     arms["zero-shot"] = {"augmenter": None, "n": 0}
     for name, arm in arms.items():
+        if "refused" in arm:
+            continue
         if name != "autopilot":
             arm["hours"] = cost.hours(arm["augmenter"], arm["n"]) if arm["n"] else 0.0
         print(f"[{corpus} / {retriever}] {name}: {arm['augmenter'] or 'zero-shot'} "
@@ -137,13 +150,26 @@ def run_cell(store: Store, corpus: str, retriever: str, augmenters: list[str],
                             models_dir)
         arm["mean"] = sum(arm["test"]) / len(arm["test"])
         arm["half_range"] = (max(arm["test"]) - min(arm["test"])) / 2
-    best = max(arms, key=lambda k: arms[k]["mean"])
-    for arm in arms.values():
-        arm["regret"] = arms[best]["mean"] - arm["mean"]
+    best = max(_scored(arms), key=lambda k: arms[k]["mean"])
+    for k in _scored(arms):
+        arms[k]["regret"] = arms[best]["mean"] - arms[k]["mean"]
     return {"corpus": corpus, "retriever": retriever, "budget_hours": budget,
             "pilot_share": share, "augmenters": augmenters, "arms": arms, "best": best,
             "test_set": splits.split_note(store, f"{corpus}:test"),
             "seconds": round(time.perf_counter() - t0, 1), "verdict": verdict(arms, best)}
+
+
+def _timed_training(store: Store, retriever: str) -> bool:
+    from engine.device import device_name
+    from engine.profiles import TrainingProfile
+
+    return any(isinstance(p, TrainingProfile) and p.retriever == retriever
+               and p.device == device_name() for p in stored_profiles(store))
+
+
+def _scored(arms: dict[str, dict[str, Any]]) -> list[str]:
+    """The arms that ran (a refused autopilot has no score)."""
+    return [k for k, a in arms.items() if "refused" not in a]
 
 
 def verdict(arms: dict[str, dict[str, Any]], best: str) -> str:
@@ -152,7 +178,11 @@ def verdict(arms: dict[str, dict[str, Any]], best: str) -> str:
     auto = arms["autopilot"]
     fixed = {k: v for k, v in arms.items() if k != "autopilot"}
     worst = min(fixed, key=lambda k: fixed[k]["mean"])
-    spread = max(a["half_range"] for a in arms.values())
+    spread = max(arms[k]["half_range"] for k in _scored(arms))
+    if "refused" in auto:
+        return (f"the autopilot refuses this budget ({auto['refused']}); of the fixed "
+                f"recipes, {best} is best, {arms[best]['mean'] - fixed[worst]['mean']:.4f} "
+                f"ahead of {worst} (seed spread {spread:.4f})")
     near = auto["regret"] <= 0.003
     gap = arms[best]["mean"] - fixed[worst]["mean"]
     ahead = auto["mean"] - fixed[worst]["mean"] > spread if gap > spread else None
@@ -172,7 +202,7 @@ def why(cell: dict[str, Any]) -> list[str]:
     gives (a best augmenter it never piloted, a smaller scale of the same one, budget left)."""
     arms, best = cell["arms"], cell["best"]
     auto = arms["autopilot"]
-    if auto["regret"] <= 0.003:
+    if "refused" in auto or auto["regret"] <= 0.003:
         return []
     out = []
     piloted = sorted({a for a, _ in auto["points"]})
@@ -201,7 +231,7 @@ def plot(cell: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = list(cell["arms"])
+    names = _scored(cell["arms"])
     means = [cell["arms"][k]["mean"] for k in names]
     errs = [cell["arms"][k]["half_range"] for k in names]
     fig, ax = plt.subplots(figsize=(7, 3.2), dpi=110)
@@ -254,13 +284,17 @@ def write_doc(cells: list[dict[str, Any]], doc: Path, img: Path, command: str) -
                   "| arm | augmenter | n | device-hours | test nDCG@10 | regret |",
                   "|---|---|---|---|---|---|"]
         for k, a in cell["arms"].items():
+            if "refused" in a:
+                lines.append(f"| {k} | refused | - | - | - | - |")
+                continue
             over = a["hours"] - cell["budget_hours"]
             hours = f"{a['hours']:.3f}" + (f" (over by {over:.3f})" if over > 1e-3 else "")
             lines.append(f"| {k}{' (best)' if k == cell['best'] else ''} | "
                          f"{a['augmenter'] or '-'} | {a['n']:,} | {hours} | "
                          f"{a['mean']:.4f} ±{a['half_range']:.4f} | {a['regret']:+.4f} |")
         auto = cell["arms"]["autopilot"]
-        summary = (f"Autopilot: {len(auto['points'])} pilot points "
+        summary = (f"Autopilot: refused: {auto['refused']}" if "refused" in auto else
+                   f"Autopilot: {len(auto['points'])} pilot points "
                    f"({', '.join(f'{a} n={n}' for a, n in auto['points'])}), "
                    f"{auto['pilot_hours']:.3f} h on pilots; stopped because "
                    f"{auto['stopped']}; predicted dev {auto['predicted_dev']:.4f}, measured dev "

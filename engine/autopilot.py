@@ -2,9 +2,12 @@
 
 1. **Start** with the cheapest informative points: zero-shot and every candidate augmenter at
    two small scales (``first_scale`` and twice it; by default the largest of
-   ``FIRST_SCALES``, never under two training batches, whose generation the pilot share buys;
-   when it buys that for only some, the cheapest per query) with two seeds, on the dev
-   split (a corpus without one is refused: choices never see the test split).
+   ``FIRST_SCALES``, never under two training batches, that the pilot share buys; when it
+   buys that for only some, the cheapest per query) with two seeds, on the dev split (a
+   corpus without one is refused: choices never see the test split). The zero-shot point is
+   measured first: it times one evaluation on dev, so the first points are priced with their
+   generation and their evaluations before they are bought (a transformer retriever's
+   evaluations can cost far more than its queries). A share that buys none is refused.
 2. **Loop**: fit the curves, plan with what is left of the budget, and measure the stability
    of the choice (the share of bootstrap draws in which it is within ``tolerance`` of the best
    option in contention, ``planner.Plan.stability``). Stop when it reaches ``stability``, when
@@ -117,13 +120,18 @@ def _costs(store: Store, r: AutopilotRequest) -> Any:
     return inputs.model
 
 
-def _start(store: Store, r: AutopilotRequest,
-           pilot_cap: float) -> tuple[int, tuple[str, ...], list[str]]:
+def _start(store: Store, r: AutopilotRequest, pilot_cap: float, *, eval_hours: float = 0.0,
+           spent: float = 0.0) -> tuple[int, tuple[str, ...], list[str]]:
     """The first pilot scale and the candidates piloted: as given (every candidate's initial
     points must fit in the pilot share), or every candidate at the largest informative scale
     the share buys (at least two training batches; FIRST_SCALES), else the cheapest candidates
     per query that it buys at such a scale. Returns (scale, piloted, warnings). Every candidate
-    needs a generation profile; a share that buys no informative pilot is refused."""
+    needs a generation profile; a share that buys no informative pilot is refused.
+
+    A candidate's first points cost the generation of their queries and, once the zero-shot
+    point has measured what one evaluation on dev takes (``eval_hours``; ``spent``: what the
+    zero-shot point cost), an evaluation per point and seed. Training is not priced here (its
+    rate is known only once a point has trained), so the price is a floor."""
     from engine.profiles import AugmenterProfile, stored_profiles
 
     rates = {p.augmenter: p.queries_per_hour for p in stored_profiles(store)
@@ -133,18 +141,31 @@ def _start(store: Store, r: AutopilotRequest,
         raise AugplanError(f"--augmenters: no cost profile for {', '.join(missing)}"
                            + (f" on device {r.device!r}" if r.device else ""),
                            hint="measure it: augplan bench --augmenter NAME")
+    evals = 2 * len(r.seeds)  # two scales, every seed
 
-    def hours(scale: int, augs: tuple[str, ...]) -> float:  # generating their initial points
-        return sum(2 * scale / rates[a] for a in augs)
+    def hours(scale: int, augs: tuple[str, ...]) -> float:  # their initial points, at least
+        return spent + sum(2 * scale / rates[a] + evals * eval_hours for a in augs)
+
+    def price(scale: int, augs: tuple[str, ...], each: str) -> str:
+        cost = f"{2 * scale} queries of {each} take {hours(scale, augs):.3g} hours to generate"
+        if eval_hours <= 0:
+            return cost
+        return (f"{cost} and evaluate, at least ({evals} dev evaluations of "
+                f"{eval_hours * 3600:.0f} s each, timed on the zero-shot point, which cost "
+                f"{spent:.3g} h)")
+
+    def hint(scale: int, augs: tuple[str, ...], also: str) -> str:
+        need = hours(scale, augs) / r.pilot_share
+        return (f"raise --budget-gpu-hours to at least {need:.2g} (at --pilot-share "
+                f"{r.pilot_share:g}) or --pilot-share{also}")
 
     informative = 2 * r.train.batch_size  # one batch is one step, at a warm-up rate of zero
     if r.first_scale is not None:
         if hours(r.first_scale, r.augmenters) > pilot_cap:
             raise AugplanError(
                 f"a pilot share of {pilot_cap:.3g} device-hours cannot buy the smallest pilot: "
-                f"{2 * r.first_scale} queries of each candidate take "
-                f"{hours(r.first_scale, r.augmenters):.3g} hours to generate",
-                hint="raise --budget-gpu-hours or --pilot-share, or lower --first-scale")
+                + price(r.first_scale, r.augmenters, "each candidate"),
+                hint=hint(r.first_scale, r.augmenters, ", or lower --first-scale"))
         small = (f"the first pilot scale ({r.first_scale}) is under two training batches "
                  f"({informative} pairs): such points barely train and say little")
         warnings = [] if r.first_scale >= informative else [small]
@@ -164,9 +185,9 @@ def _start(store: Store, r: AutopilotRequest,
                 return scale, cheapest_first[:k], [partial]
     raise AugplanError(
         f"a pilot share of {pilot_cap:.3g} device-hours cannot buy the smallest informative "
-        f"pilot: {2 * informative} queries of the cheapest candidate "
-        f"({cheapest_first[0]}) take {hours(informative, cheapest_first[:1]):.3g} hours to "
-        "generate", hint="raise --budget-gpu-hours or --pilot-share")
+        "pilot: " + price(informative, cheapest_first[:1],
+                          f"the cheapest candidate ({cheapest_first[0]})"),
+        hint=hint(informative, cheapest_first[:1], ""))
 
 
 def _pilot_request(r: AutopilotRequest, augmenters: tuple[str, ...],
@@ -274,12 +295,23 @@ def run_autopilot(store: Store, r: AutopilotRequest, *, models_dir: Path | None 
     where = _Where(models_dir, cluster)
     _validate(store, r)
     pilot_cap = r.pilot_share * r.budget_hours
-    first, piloted, warnings = _start(store, r, pilot_cap)
-    r = replace(r, first_scale=first, augmenters=piloted)
-    report = AutopilotReport(dev_set=split_note(store, f"{r.corpus}:{DEV}"), warnings=warnings)
-    for w in warnings:
-        say(f"warning: {w}")
+    _start(store, r, pilot_cap)  # a share whose generation alone overruns: refused at once
+    report = AutopilotReport(dev_set=split_note(store, f"{r.corpus}:{DEV}"))
     with store.sealed(r.corpus, "test"):
+        # the zero-shot point first: it times an evaluation on dev, the pilots' largest cost
+        # with a transformer retriever, so the first points are priced before they are bought
+        say(f"zero-shot on {report.dev_set}: it prices the pilots' evaluations")
+        run_pilot(store, _pilot_request(r, (), (1,)), models_dir=where.models, on_event=say,
+                  cluster=where.cluster)
+        zero = _pilot_rows(store, r, [])
+        per_eval = max((float(p["eval_seconds"]) for p in zero), default=0.0)
+        spent = sum(float(p["train_seconds"]) + float(p["eval_seconds"]) for p in zero)
+        first, piloted, warnings = _start(store, r, pilot_cap, eval_hours=per_eval / 3600,
+                                          spent=spent / 3600)
+        r = replace(r, first_scale=first, augmenters=piloted)
+        report.warnings += warnings
+        for w in warnings:
+            say(f"warning: {w}")
         say(f"starting pilots: zero-shot and {', '.join(r.augmenters)} at "
             f"{r.first_scale} and {2 * r.first_scale} queries on {report.dev_set}")
         run_pilot(store, _pilot_request(r, r.augmenters, (r.first_scale, 2 * r.first_scale)),

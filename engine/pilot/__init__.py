@@ -24,7 +24,7 @@ from engine.pilot.config import (
 )
 from engine.pilot.pairs import human_pairs, passage_order, select_pairs
 from engine.pilot.points import CSV_COLUMNS, export_rows, next_point_request
-from engine.pilot.run import run_pilot
+from engine.pilot.run import measure_training, run_pilot
 from engine.pilot.train import train
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "device_name",
     "export_rows",
     "human_pairs",
+    "measure_training",
     "next_point_request",
     "passage_order",
     "run_pilot",

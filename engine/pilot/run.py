@@ -12,7 +12,14 @@ from typing import Any
 from engine import catalogue, prompts, retrievers
 from engine.device import device_name
 from engine.evaluate import Evaluator, load_eval_set
-from engine.pilot.config import PILOT_VERSION, Event, PilotReport, PilotRequest, _hash
+from engine.pilot.config import (
+    PILOT_VERSION,
+    Event,
+    PilotReport,
+    PilotRequest,
+    TrainConfig,
+    _hash,
+)
 from engine.pilot.pairs import human_pairs, select_pairs
 from engine.pilot.train import train_point
 from engine.splits import carve_fingerprint, choice_split
@@ -222,6 +229,23 @@ def run_pilot(
 
         measure_on_cluster(run, [p for c, q, s in grid if (p := run.prepare(c, q, s))])
     return run.report
+
+
+def measure_training(store: Store, corpus: str, retriever: str, *, pairs: int = 128,
+                     split: str = "train", train: TrainConfig | None = None,
+                     models_dir: Path | None = None) -> float:
+    """Time a training of ``retriever`` on the first ``pairs`` of the corpus' own ``split``
+    pairs (nothing is evaluated and the model is dropped) and record it as the retriever's
+    training profile on this device: what prices a training before any pilot has trained.
+    Returns the pairs per second."""
+    config = (train or TrainConfig()).resolved(retriever)
+    got = human_pairs(store, corpus, split)[:pairs]
+    if len(got) < 2 * config["batch_size"]:
+        raise AugplanError(f"corpus {corpus!r}: {len(got)} {split} pairs, fewer than two "
+                           f"training batches ({2 * config['batch_size']}) to time a training on")
+    seconds = train_point(retrievers.load(retriever, models_dir), got, config, 0, None, "")
+    _training_profile(store, retriever, len(got), seconds, config, device_name())
+    return len(got) * config["epochs"] / seconds
 
 
 def _training_profile(store: Store, retriever: str, n: int, seconds: float,

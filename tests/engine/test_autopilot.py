@@ -96,16 +96,63 @@ def test_autopilot_chooses_on_dev_and_reads_test_once(setup: tuple[Path, Path],
     assert third.pilot_hours == pytest.approx(report.pilot_hours)
 
 
-def test_pilots_that_cost_the_whole_budget(setup: tuple[Path, Path], models_dir: Path) -> None:
-    """A budget whose pilot share buys the first points' queries, but whose whole is spent
-    once their training and evaluation are measured: the autopilot stops adding points, says
-    so, and still trains and reports a choice among the queries the pilots generated (it used
-    to fail planning for a budget of nothing)."""
+def _first_price(store: Store, r: AutopilotRequest) -> tuple[float, float]:
+    """(floor, measured) device-hours of the first points of ``r`` once measured in the
+    module's store: the floor the autopilot prices them at before buying them (generation,
+    and the zero-shot point's evaluation time for each evaluation), and what they cost once
+    measured (training included)."""
+    from engine.autopilot import _costs, _pilot_rows, pilot_hours
+
     rate = tomllib.loads(PROFILES)["augmenters"][SMOL]["queries_per_hour"]
-    gen_hours = 2 * REQUEST.first_scale / rate  # the first points' queries
-    tight = replace(REQUEST, pilot_share=0.9, budget_hours=1.01 * gen_hours / 0.9)
-    report = run_autopilot(Store(setup[0]), tight, models_dir=models_dir)
-    assert report.steps[0]["pilot_hours"] > tight.budget_hours  # the case under test
+    zero = _pilot_rows(store, r, [])
+    each = max(float(p["eval_seconds"]) for p in zero)
+    zero_cost = sum(float(p["train_seconds"]) + float(p["eval_seconds"]) for p in zero)
+    floor = 2 * r.first_scale / rate + (zero_cost + 4 * each) / 3600
+    first = [(SMOL, r.first_scale), (SMOL, 2 * r.first_scale)]
+    return floor, pilot_hours(store, r, _costs(store, r), first)
+
+
+def test_first_points_priced_with_their_evaluations(setup: tuple[Path, Path],
+                                                    models_dir: Path) -> None:
+    """A share that buys the first points' queries but not their evaluations on dev (timed on
+    the zero-shot point, measured first) is refused before any of them is bought, with the
+    budget that would buy them."""
+    from store.errors import AugplanError
+
+    store = Store(setup[0])
+    run_autopilot(store, REQUEST, models_dir=models_dir)  # cached after the first test
+    floor, _ = _first_price(store, REQUEST)
+    rate = tomllib.loads(PROFILES)["augmenters"][SMOL]["queries_per_hour"]
+    gen = 2 * REQUEST.first_scale / rate
+    tight = replace(REQUEST, pilot_share=0.9, budget_hours=(gen + (floor - gen) / 2) / 0.9)
+    before = len(store.pilots(corpus="scifact"))
+    with pytest.raises(AugplanError) as err:
+        run_autopilot(store, tight, models_dir=models_dir)
+    msg = str(err.value)
+    assert "cannot buy the smallest pilot" in msg and "to generate and evaluate, at least" in msg
+    assert "4 dev evaluations" in msg and "timed on the zero-shot point" in msg
+    assert f"raise --budget-gpu-hours to at least {floor / 0.9:.2g}" in msg
+    assert len(store.pilots(corpus="scifact")) == before  # nothing bought
+
+
+def test_pilots_that_cost_the_whole_budget(setup: tuple[Path, Path], models_dir: Path) -> None:
+    """Training is priced only once measured: a budget whose share buys the first points'
+    floor (generation and evaluations) but whose whole is spent once their training is
+    measured. The autopilot stops adding points, says so, and still trains and reports a
+    choice among the queries the pilots generated (it used to fail planning for a budget of
+    nothing)."""
+    from engine.pilot import TrainConfig
+
+    store = Store(setup[0])
+    slow = replace(REQUEST, train=TrainConfig(epochs=8))  # training worth pricing
+    run_autopilot(store, slow, models_dir=models_dir)  # measures its first points
+    floor, measured = _first_price(store, slow)
+    assert measured > 1.01 * floor  # the case under test: the points' training is on top
+    budget = (floor + measured) / 2
+    tight = replace(slow, pilot_share=min(floor * (1 + 1e-6) / budget, 0.999),
+                    budget_hours=budget)
+    report = run_autopilot(store, tight, models_dir=models_dir)
+    assert report.steps[0]["pilot_hours"] == pytest.approx(measured)
     assert report.stopped == "the pilots spent the whole budget"
     assert any("leaves no final run" in w and "from the queries the pilots generated" in w
                for w in report.warnings)

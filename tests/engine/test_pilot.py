@@ -57,6 +57,43 @@ def test_bad_eval_sets(store: Store) -> None:
         evaluate.load_eval_set(store, "scifact:dev")
 
 
+def test_evaluation_seconds_are_the_models_own(store: Store, models_dir: Path) -> None:
+    """What an evaluator prepares once (the nano pool, the metric kernels) and the warm-up
+    encoding are timed apart: the first model is not charged more than the next ones."""
+    from engine import retrievers
+
+    ev = evaluate.Evaluator(evaluate.load_eval_set(store, "scifact:test"), mode="nano",
+                            nano_k=3)
+    model = retrievers.load("static-minilm", models_dir)
+    _, first = ev.evaluate(model)
+    setup = ev.last_timings["setup"]
+    stages = sum(v for k, v in ev.last_timings.items()
+                 if k not in ("setup", "passages_encoded"))
+    assert first == pytest.approx(stages, abs=0.05)
+    ev.evaluate(model)
+    assert setup > ev.last_timings["setup"]  # the pool and the kernels, once
+    assert ev.last_timings["passages_encoded"] == len(ev.pool()) < len(ev.evalset.doc_ids)
+
+
+def test_measure_training(tmp_path: Path, data_dir: Path, models_dir: Path) -> None:
+    """A training timed on the corpus' own train pairs becomes the retriever's training
+    profile on this device (what prices a training before any pilot has trained)."""
+    from engine.profiles import TrainingProfile, stored_profiles
+
+    fresh = Store(tmp_path / "store")
+    fresh.import_corpus("scifact", corpus_io.detect(locate("scifact", data_dir)))
+    rate = pilot.measure_training(fresh, "scifact", "static-minilm", pairs=64,
+                                  models_dir=models_dir)
+    got = [p for p in stored_profiles(fresh) if isinstance(p, TrainingProfile)]
+    assert len(got) == 1 and got[0].retriever == "static-minilm"
+    assert got[0].device == pilot.device_name() and got[0].batch_size == 32
+    assert got[0].pairs_per_s == pytest.approx(rate, rel=1e-3) and rate > 0
+    with pytest.raises(AugplanError, match="10 train pairs, fewer than two training batches"):
+        pilot.measure_training(fresh, "scifact", "static-minilm", pairs=10,
+                               models_dir=models_dir)
+    assert len([p for p in stored_profiles(fresh) if isinstance(p, TrainingProfile)]) == 1
+
+
 def test_passage_order_is_seeded(store: Store) -> None:
     a = pilot.passage_order(store, "scifact", 0)
     assert a == pilot.passage_order(store, "scifact", 0)
