@@ -121,7 +121,8 @@ class Evaluator:
     _pool: list[int] | None = field(default=None, init=False, repr=False)
     _warm: bool = field(default=False, init=False, repr=False)
     #: Seconds per stage of the last ``evaluate`` call (and the passages it encoded); "setup"
-    #: is what the evaluator prepared once for every model (the nano pool, the metric kernels).
+    #: is what is not charged to the model (the nano pool and metric kernels, made once; the
+    #: warm-up encoding).
     last_timings: dict[str, float] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -193,13 +194,14 @@ class Evaluator:
                                                                             float]:
         """(metrics, seconds) of ``model`` on the eval set. The seconds are this model's own:
         what the evaluator prepares once for every model (the BM25 pool of nano mode, the
-        metric kernels' compilation) and a one-query warm-up encoding are timed apart, in ``last_timings["setup"]``, so the first
-        model evaluated is not charged more than the others."""
+        metric kernels' compilation) and a one-query warm-up encoding are timed apart, in
+        ``last_timings["setup"]``, so the first model evaluated is not charged more than the
+        others."""
         t_setup = time.perf_counter()
         es = self.evalset
         pool = self.pool()
         self._warm_up(model)
-        t0 = t_pool = time.perf_counter()
+        t0 = time.perf_counter()
         if on_progress:
             on_progress(f"encoding {len(pool)} passages")
         docs = self._encode(model, [es.doc_texts[i] for i in pool])
@@ -221,7 +223,7 @@ class Evaluator:
         metrics = metrics_for(es.qrels, run)
         t_end = time.perf_counter()
         self.last_timings = {
-            "setup": t0 - t_setup, "encode_passages": t_docs - t_pool,
+            "setup": t0 - t_setup, "encode_passages": t_docs - t0,
             "encode_queries": t_queries - t_docs, "search": t_search - t_queries,
             "metrics": t_end - t_search, "passages_encoded": float(len(pool)),
         }
