@@ -46,7 +46,7 @@ from store.errors import AugplanError
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = [(c, r) for c in ("scifact", "nfcorpus") for r in ("static-minilm", "minilm-l6")]
-DATA_FOLDERS = {"nfcorpus": "nfcorpus-processed"}  # the data folder's preprocessed NFCorpus  # corpora without a dev split: where to carve it
+DATA_FOLDERS = {"nfcorpus": "nfcorpus-processed"}  # the data folder's preprocessed NFCorpus
 
 
 def prepare(store: Store, corpus: str, augmenters: list[str], data_dir: Path | None,
