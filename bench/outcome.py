@@ -180,8 +180,8 @@ def verdict(arms: dict[str, dict[str, Any]], best: str) -> str:
     worst = min(fixed, key=lambda k: fixed[k]["mean"])
     spread = max(arms[k]["half_range"] for k in _scored(arms))
     if "refused" in auto:
-        return (f"the autopilot refuses this budget ({auto['refused']}); of the fixed "
-                f"recipes, {best} is best, {arms[best]['mean'] - fixed[worst]['mean']:.4f} "
+        return ("the autopilot refuses this budget (its pilots cost more than its share); of "
+                f"the fixed recipes, {best} is best, {arms[best]['mean'] - fixed[worst]['mean']:.4f} "
                 f"ahead of {worst} (seed spread {spread:.4f})")
     near = auto["regret"] <= 0.003
     gap = arms[best]["mean"] - fixed[worst]["mean"]
