@@ -101,8 +101,11 @@ def _say(msg: str) -> None:
 
 def run_cell(store: Store, corpus: str, retriever: str, augmenters: list[str],
              budget: float, share: float, seeds: tuple[int, ...], first_scale: int | None,
-             models_dir: Path | None) -> dict[str, Any]:
-    """Every arm of one cell: its choice, hours and test scores."""
+             models_dir: Path | None, priced: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every arm of one cell: its choice, hours and test scores. ``priced``: the arms of this
+    cell as the run that measured it priced them (same command); the fixed arms keep their n
+    and hours, so a rerun recomputes nothing although the store has since learned more (the
+    augmenters' acceptance rates, a training rate per training)."""
     arms: dict[str, dict[str, Any]] = {}
     t0 = time.perf_counter()
     print(f"[{corpus} / {retriever}] autopilot", file=sys.stderr, flush=True)
@@ -144,6 +147,8 @@ def run_cell(store: Store, corpus: str, retriever: str, augmenters: list[str],
             continue
         if name != "autopilot":
             arm["hours"] = cost.hours(arm["augmenter"], arm["n"]) if arm["n"] else 0.0
+            if priced and name in priced:
+                arm.update({k: priced[name][k] for k in ("augmenter", "n", "hours")})
         print(f"[{corpus} / {retriever}] {name}: {arm['augmenter'] or 'zero-shot'} "
               f"n={arm['n']}", file=sys.stderr, flush=True)
         arm["test"] = final(store, corpus, retriever, arm["augmenter"], arm["n"], seeds,
@@ -155,8 +160,20 @@ def run_cell(store: Store, corpus: str, retriever: str, augmenters: list[str],
         arms[k]["regret"] = arms[best]["mean"] - arms[k]["mean"]
     return {"corpus": corpus, "retriever": retriever, "budget_hours": budget,
             "pilot_share": share, "augmenters": augmenters, "arms": arms, "best": best,
-            "test_set": splits.split_note(store, f"{corpus}:test"),
+            "test_set": splits.split_note(store, f"{corpus}:test"), "machine": machine(),
             "seconds": round(time.perf_counter() - t0, 1), "verdict": verdict(arms, best)}
+
+
+def machine() -> str:
+    """The machine the cell's hours are of: its name, threads, widest vector unit and the
+    precision MiniLM work runs in (machines of one name differ)."""
+    from engine.device import auto_precision, cpu_flags, default_threads, device_name
+
+    flags = cpu_flags()
+    vector = next((f for f in ("amx_tile", "avx512_bf16", "avx512f", "avx2") if f in flags),
+                  "no AVX2")
+    return (f"{device_name()}, {default_threads()} threads, {vector}, MiniLM in "
+            f"{auto_precision()}")
 
 
 def _timed_training(store: Store, retriever: str) -> bool:
@@ -270,17 +287,19 @@ def write_doc(cells: list[dict[str, Any]], doc: Path, img: Path, command: str) -
         lines += ["Not measured yet: " + ", ".join(f"{c} / {r}" for c, r in missing)
                   + " (the full grid is `python bench/outcome.py` with its defaults).", ""]
     for cell in cells:
-        name = f"outcome-{cell['corpus']}-{cell['retriever']}.png"
+        name = f"outcome-{cell['corpus']}-{cell['retriever']}-{cell['budget_hours']:g}h.png"
         plot(cell, img / name)
         head = (f"Budget {cell['budget_hours']:g} device-hours per arm (pilot share "
-                f"{cell['pilot_share']:g}), candidates {', '.join(cell['augmenters'])}; "
+                f"{cell['pilot_share']:g}) of {cell.get('machine', 'a machine not recorded')}, "
+                f"candidates {', '.join(cell['augmenters'])}; "
                 f"test scores on {cell['test_set']}; {cell['seconds']:,.0f} s for the cell in "
                 "the run that measured it (points already in the store are reused, not "
                 "timed).")
         if cell.get("command") != command:
             head += (f" Kept from an earlier run: `{cell['command']}`." if cell.get("command")
                      else " Kept from an earlier run (its command was not recorded).")
-        lines += [f"## {cell['corpus']} / {cell['retriever']}", "", head, "",
+        lines += [f"## {cell['corpus']} / {cell['retriever']}, {cell['budget_hours']:g} h", "",
+                  head, "",
                   "| arm | augmenter | n | device-hours | test nDCG@10 | regret |",
                   "|---|---|---|---|---|---|"]
         for k, a in cell["arms"].items():
@@ -355,8 +374,12 @@ def _run(args: argparse.Namespace) -> int:
     for corpus in corpora:
         prepare(store, corpus, augmenters, args.data, args.models_dir)
         for retriever in retrievers:
+            before = next((c["arms"] for c in earlier if c.get("command") == command
+                           and (c["corpus"], c["retriever"]) == (corpus, retriever)
+                           and float(c["budget_hours"]) == args.budget_hours), None)
             cell = run_cell(store, corpus, retriever, augmenters, args.budget_hours,
-                            args.pilot_share, seeds, args.first_scale, args.models_dir)
+                            args.pilot_share, seeds, args.first_scale, args.models_dir,
+                            priced=before)
             cells.append({**cell, "command": command})
             print(f"[{corpus} / {retriever}] {cell['verdict']}", flush=True)
             args.json.write_text(json.dumps(merge(earlier, cells), indent=2, default=_json)
@@ -366,11 +389,16 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def merge(earlier: list[dict[str, Any]], cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """This run's cells, and the earlier ones it did not measure, in the grid's order."""
-    new = {(c["corpus"], c["retriever"]) for c in cells}
-    out = [c for c in earlier if (c["corpus"], c["retriever"]) not in new] + list(cells)
+    """This run's cells, and the earlier ones it did not measure (a cell is a corpus, a
+    retriever and a budget), in the grid's order, smaller budgets first."""
+    def key(c: dict[str, Any]) -> tuple[str, str, float]:
+        return c["corpus"], c["retriever"], float(c["budget_hours"])
+
+    new = {key(c) for c in cells}
+    out = [c for c in earlier if key(c) not in new] + list(cells)
     order = {k: i for i, k in enumerate(GRID)}
-    return sorted(out, key=lambda c: order.get((c["corpus"], c["retriever"]), len(order)))
+    return sorted(out, key=lambda c: (order.get((c["corpus"], c["retriever"]), len(order)),
+                                      float(c["budget_hours"])))
 
 
 def _json(v: Any) -> Any:
