@@ -155,8 +155,8 @@ def _start(store: Store, r: AutopilotRequest, pilot_cap: float, *, eval_hours: f
                 f"{spent:.3g} h)")
 
     def hint(scale: int, augs: tuple[str, ...], also: str) -> str:
-        need = hours(scale, augs) / r.pilot_share
-        return (f"raise --budget-gpu-hours to at least {need:.2g} (at --pilot-share "
+        need = round_up(hours(scale, augs) / r.pilot_share)
+        return (f"raise --budget-gpu-hours to at least {need:g} (at --pilot-share "
                 f"{r.pilot_share:g}) or --pilot-share{also}")
 
     informative = 2 * r.train.batch_size  # one batch is one step, at a warm-up rate of zero
@@ -188,6 +188,15 @@ def _start(store: Store, r: AutopilotRequest, pilot_cap: float, *, eval_hours: f
         "pilot: " + price(informative, cheapest_first[:1],
                           f"the cheapest candidate ({cheapest_first[0]})"),
         hint=hint(informative, cheapest_first[:1], ""))
+
+
+def round_up(x: float, digits: int = 2) -> float:
+    """``x`` rounded up to ``digits`` significant digits (a budget that buys, not one a hair
+    short: 0.202 -> 0.21)."""
+    if x <= 0:
+        return 0.0
+    step = 10.0 ** (math.floor(math.log10(x)) - digits + 1)
+    return round(math.ceil(x / step - 1e-9) * step, 12)
 
 
 def _pilot_request(r: AutopilotRequest, augmenters: tuple[str, ...],

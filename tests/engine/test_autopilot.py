@@ -131,7 +131,8 @@ def test_first_points_priced_with_their_evaluations(setup: tuple[Path, Path],
     msg = str(err.value)
     assert "cannot buy the smallest pilot" in msg and "to generate and evaluate, at least" in msg
     assert "4 dev evaluations" in msg and "timed on the zero-shot point" in msg
-    assert f"raise --budget-gpu-hours to at least {floor / 0.9:.2g}" in msg
+    need = float(msg.split("at least ")[-1].split(" ")[0])  # rounded up: it buys them
+    assert floor / 0.9 <= need <= 1.1 * floor / 0.9
     assert len(store.pilots(corpus="scifact")) == before  # nothing bought
 
 
@@ -212,7 +213,7 @@ async def test_tui_autopilot(setup: tuple[Path, Path], models_dir: Path) -> None
 def test_first_points_are_informative_and_cheapest_first(tmp_path: Path) -> None:
     """Without --first-scale the first points are never under two training batches; when the
     pilot share cannot buy them for every candidate, the cheapest per query are piloted."""
-    from engine.autopilot import _start
+    from engine.autopilot import _start, round_up
     from store.errors import AugplanError
 
     store = Store(tmp_path / "s")
@@ -226,5 +227,7 @@ def test_first_points_are_informative_and_cheapest_first(tmp_path: Path) -> None
     scale, piloted, warnings = _start(store, r, 0.15)  # 128 queries: fast+mid 0.107 h, +slow 0.32
     assert (scale, piloted) == (64, ("fast", "mid"))
     assert "not piloted, so not chosen: slow" in warnings[0]
-    with pytest.raises(AugplanError, match="smallest informative pilot: 128 queries"):
+    with pytest.raises(AugplanError, match="smallest informative pilot: 128 queries") as err:
         _start(store, r, 0.01)
+    assert "at least 0.15 (at --pilot-share 0.25)" in str(err.value)  # 128/3600 h / 0.25
+    assert [round_up(x) for x in (0.202, 0.2, 0.0356, 1234.0)] == [0.21, 0.2, 0.036, 1300.0]
