@@ -139,13 +139,14 @@ def test_first_points_priced_with_their_evaluations(setup: tuple[Path, Path],
 def test_pilots_that_cost_the_whole_budget(setup: tuple[Path, Path], models_dir: Path) -> None:
     """Training is priced only once measured: a budget whose share buys the first points'
     floor (generation and evaluations) but whose whole is spent once their training is
-    measured. The autopilot stops adding points, says so, and still trains and reports a
+    measured (100 epochs: tens of seconds against an evaluation of one). The autopilot
+    stops adding points, says so, and still trains and reports a
     choice among the queries the pilots generated (it used to fail planning for a budget of
     nothing)."""
     from engine.pilot import TrainConfig
 
     store = Store(setup[0])
-    slow = replace(REQUEST, train=TrainConfig(epochs=8))  # training worth pricing
+    slow = replace(REQUEST, train=TrainConfig(epochs=100))  # training that outweighs the rest
     run_autopilot(store, slow, models_dir=models_dir)  # measures its first points
     floor, measured = _first_price(store, slow)
     assert measured > 1.01 * floor  # the case under test: the points' training is on top
