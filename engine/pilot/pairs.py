@@ -80,7 +80,8 @@ def select_pairs(
             if on_event:
                 on_event(f"{augmenter}: filters and dedup")
             options = QualityOptions(filters=FilterOptions(round_trip=request.round_trip))
-            process(store, request.corpus, models_dir=models_dir, options=options)
+            process(store, request.corpus, models_dir=models_dir, options=options,
+                    augmenter=augmenter, strategy=request.strategy)
             have = _rows_by_key(store, request.corpus, keys)
         for k, pid in ((r["key"], r["passage_id"]) for r in rows):
             row = have.get(k)

@@ -5,9 +5,13 @@ Duplicates are marked, never deleted: a duplicate row gets ``status = 'duplicate
 (``exact_duplicate``, ``semantic_duplicate: cosine 0.973``, ``lexical_duplicate: jaccard 0.857``);
 its ``checks`` JSON gains a ``dedup`` entry with the same facts.
 
-Which row is kept. Rows are ordered by (ordinal of their passage in the corpus file, created_at,
-idx, uid) -- the first passage first, then the row generated first, then the lower sample index,
-with the uid as the last tie-break so the order is total and stable. Processing rows in that order,
+Which row is kept. Rows are ordered by (their generation run, ordinal of their passage in the
+corpus file, created_at, idx, uid) -- the rows of an earlier run first (a run is placed by its
+first row), then within a run the first passage first, then the row generated first, then the
+lower sample index, with the uid as the last tie-break so the order is total and stable. So a
+row generated later never displaces a kept one (what was accepted stays accepted as the store
+grows: a pilot's first n accepted queries stay the same), and within one run the corpus order
+decides, whatever order its rows finished in. Processing rows in that order,
 a row is a duplicate when it is similar to an *earlier row that was kept*, and it points to the
 earliest such row. So ``dup_of`` always names a kept row that is itself similar to the duplicate
 (no chains: with a ~ b ~ c but not a ~ c, b points to a and c is kept).
@@ -229,7 +233,8 @@ def _mark_near(marks: RowMarks, c: _Candidates, rest: np.ndarray,
 
 
 def _rank_order(store: Store, corpus: str, rows: pa.Table, cand: np.ndarray) -> np.ndarray:
-    """Positions into ``cand`` sorted by (passage ordinal, created_at, idx, uid)."""
+    """Positions into ``cand`` sorted by (run, passage ordinal, created_at, idx, uid), a run
+    placed by the first created_at of its rows."""
     passages = store.passages(corpus, columns=["passage_id", "ordinal"])
     ordinal = dict(zip(passages.column("passage_id").to_pylist(),
                        passages.column("ordinal").to_pylist(), strict=True))
@@ -238,7 +243,12 @@ def _rank_order(store: Store, corpus: str, rows: pa.Table, cand: np.ndarray) -> 
     created = rows.column("created_at").to_pylist()
     sample = rows.column("idx").to_pylist()
     uid = rows.column("uid").to_pylist()
-    keys = [(ordinal.get(pid[k], big), created[k] or "", sample[k] or 0, uid[k]) for k in cand]
+    run = rows.column("run_id").to_pylist()
+    first: dict[str, str] = {}
+    for r, c in zip(run, created, strict=True):
+        first[r or ""] = min(first.get(r or "", c or ""), c or "")
+    keys = [(first[run[k] or ""], run[k] or "", ordinal.get(pid[k], big), created[k] or "",
+             sample[k] or 0, uid[k]) for k in cand]
     return np.asarray(sorted(range(cand.size), key=keys.__getitem__), np.int64)
 
 

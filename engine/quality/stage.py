@@ -85,10 +85,12 @@ class QualityReport:
         return d
 
 
-def selection(corpus: str | None, run_id: str | None = None, where: str | None = None
-              ) -> Selection:
-    """The rows of a corpus, a run and a user's own filter (any may be None)."""
-    return Selection(corpus=corpus, run=run_id, where=where)
+def selection(corpus: str | None, run_id: str | None = None, where: str | None = None, *,
+              augmenter: str | None = None, strategy: str | None = None) -> Selection:
+    """The rows of a corpus, a run, an augmenter and strategy, and a user's own filter (any
+    may be None)."""
+    return Selection(corpus=corpus, run=run_id, where=where, augmenter=augmenter,
+                     strategy=strategy)
 
 
 def check_run(
@@ -118,8 +120,13 @@ def process(
     models_dir: Path | None = None,
     options: QualityOptions | None = None,
     on_progress: Progress | None = None,
+    augmenter: str | None = None,
+    strategy: str | None = None,
 ) -> QualityReport:
-    """embed_pending -> filters -> dedup -> diversity on a corpus (or one of its runs).
+    """embed_pending -> filters -> dedup -> diversity on a corpus (or one of its runs, or the
+    queries of one ``augmenter`` and ``strategy``: a pilot's training set is one augmenter's
+    queries, and another augmenter's query of the same passage is not its duplicate, so its
+    accepted queries do not depend on what else the store holds).
 
     ``on_progress(stage, done, total)`` reports the long steps (embedding queries, encoding
     passages). The diversity scores are returned and, when ``run_id`` is given, stored in the
@@ -128,7 +135,7 @@ def process(
     options = options or QualityOptions()
     options.validate()
     _check_corpus_and_run(store, corpus, run_id)
-    sel = selection(corpus, run_id, options.where)
+    sel = selection(corpus, run_id, options.where, augmenter=augmenter, strategy=strategy)
     selected = store.count_augmentations(sel)
     seconds: dict[str, float] = {}
     with _timed(seconds, "embed"):

@@ -351,6 +351,23 @@ def test_dedup_marks_duplicates_and_points_to_the_earliest(tiny: Store) -> None:
     assert tiny.count("augmentations") == before
 
 
+def test_a_later_run_never_displaces_a_kept_row(tiny: Store) -> None:
+    """Rows of an earlier generation run come first: a query generated later, even of a
+    passage earlier in the file, is the duplicate, so what was accepted stays accepted as the
+    store grows (within a run the file order decides)."""
+    dims = np.eye(DIM)
+    add(tiny, [row("tiny", "old", "p3", "why do cats purr", vector=unit(dims[0])),
+               row("tiny", "old2", "p2", "why do cats purr?", vector=unit(dims[1]), idx=1)])
+    assert dedup(tiny, "tiny")["exact"] == 1
+    first = by_key(tiny, "tiny")
+    assert first["old2"]["status"] == "ok" and first["old"]["dup_of"] == "tiny/old2"
+    add(tiny, [row("tiny", "new", "p1", "Why do cats purr", vector=unit(dims[2]), run_id="r2",
+                   created_at="2026-03-01T00:00:00+00:00")])
+    assert dedup(tiny, "tiny")["exact"] == 1
+    got = by_key(tiny, "tiny")
+    assert got["new"]["dup_of"] == "tiny/old2" and got["old2"]["status"] == "ok"
+
+
 def test_dedup_rejects_bad_arguments(tiny: Store) -> None:
     with pytest.raises(AugplanError, match="--scope"):
         dedup(tiny, "tiny", scope="world")
@@ -480,6 +497,26 @@ def test_process_a_run_end_to_end(sci: Store, embedder: Embedder, tmp_path: Path
     assert sci.count("augmentations") == before
     with pytest.raises(AugplanError, match="no such run"):
         process(sci, "sci40", run_id="nope", embedder=embedder)
+
+
+def test_process_one_augmenters_queries(sci: Store, embedder: Embedder) -> None:
+    """Narrowed to one augmenter (a pilot's training set), the quality pass leaves another
+    augmenter's queries alone: the same query of the same passage from two augmenters is a
+    duplicate only within the corpus as a whole."""
+    text = "how do tumour stem cells in the brain evade treatment"
+    add(sci, [row("sci40", f"two-{a}", "33370", text, augmenter=a, run_id="two")
+              for a in ("smollm2-135m", "gemma3-270m")])
+    options = QualityOptions(filters=FilterOptions(round_trip=False), diversity=False)
+    one = process(sci, "sci40", embedder=embedder, augmenter="gemma3-270m", strategy="inpars",
+                  options=options)
+    assert one.selected == 1 and "gemma3-270m" in one.where
+    got = by_key(sci, "sci40")
+    assert got["two-gemma3-270m"]["status"] == "ok" and got["two-smollm2-135m"]["status"] == "ok"
+    whole = process(sci, "sci40", embedder=embedder, options=options)
+    assert whole.dedup is not None and whole.dedup["exact"] >= 1
+    got = by_key(sci, "sci40")
+    assert {got[f"two-{a}"]["status"] for a in ("smollm2-135m", "gemma3-270m")} == \
+        {"ok", "duplicate"}
 
 
 def test_cli_filter_and_diversity(tiny: Store) -> None:
