@@ -63,6 +63,7 @@ class PilotRequest:
     seeds: tuple[int, ...] = (0, 1)
     evals: tuple[str, ...] = ()  # NAME:SPLIT; default: the corpus' dev split, else test
     eval_mode: str = "full"  # full | nano
+    eval_modes: tuple[str, ...] = ()  # a mode per set of ``evals``; default: eval_mode for all
     nano_k: int = 10
     ignore_identical_ids: bool = False
     human: bool = True  # also train on the corpus' own train pairs, when it has them

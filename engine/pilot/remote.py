@@ -16,10 +16,11 @@ from engine.pilot.train import train_point
 
 def measure_point(retriever: str, models_dir: str | None, train_cfg: dict[str, Any],
                   pairs: list[tuple[str, str]], seed: int, keep_models: str | None,
-                  config_hash: str, evalsets: dict[str, Any], settings: dict[str, Any],
-                  threads: int) -> tuple[float, dict[str, tuple[dict[str, float], float]], str]:
+                  config_hash: str, evalsets: dict[str, Any],
+                  settings: dict[str, dict[str, Any]], threads: int) -> tuple[float, dict[str, tuple[dict[str, float], float]], str]:
     """On a worker: train (when there are pairs) and evaluate on each eval set; returns
-    (training seconds, (metrics, seconds) per eval set, the worker)."""
+    (training seconds, (metrics, seconds) per eval set, the worker). ``settings``: the
+    evaluator's settings per eval set."""
     os.environ["AUGPLAN_THREADS"] = str(threads)
     import ray
 
@@ -28,7 +29,7 @@ def measure_point(retriever: str, models_dir: str | None, train_cfg: dict[str, A
 
     model = retrievers.load(retriever, Path(models_dir) if models_dir else None)
     train_seconds = train_point(model, pairs, train_cfg, seed, keep_models, config_hash)
-    results = {name: Evaluator(ray.get(ref), **settings).evaluate(model)
+    results = {name: Evaluator(ray.get(ref), **settings[name]).evaluate(model)
                for name, ref in evalsets.items()}
     return train_seconds, results, f"{socket.gethostname()}:{os.getpid()}"
 
@@ -43,9 +44,10 @@ def measure_on_cluster(run: Any, points: list[Any]) -> None:
     request = run.request
     threads = int(os.environ["AUGPLAN_THREADS"]) if os.environ.get("AUGPLAN_THREADS") else 1
     refs = {ev.evalset.name: ray.put(ev.evalset) for ev in run.evaluators}
-    settings = {"mode": request.eval_mode, "nano_k": request.nano_k,
-                "ignore_identical_ids": request.ignore_identical_ids,
-                "precision": request.train.precision}
+    settings = {ev.evalset.name: {"mode": ev.mode, "nano_k": request.nano_k,
+                                  "ignore_identical_ids": request.ignore_identical_ids,
+                                  "precision": request.train.precision}
+                for ev in run.evaluators}
     task = ray.remote(num_cpus=threads, max_retries=1)(measure_point)
     pending = {}
     for p in points:

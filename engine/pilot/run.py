@@ -37,8 +37,12 @@ def eval_specs(store: Store, request: PilotRequest) -> tuple[str, ...]:
 def _validate(request: PilotRequest) -> None:
     retrievers.spec(request.retriever)
     request.train.validate()
-    if request.eval_mode not in ("full", "nano"):
-        raise AugplanError(f"--eval-mode {request.eval_mode!r}: use full or nano")
+    for mode in (request.eval_mode, *request.eval_modes):
+        if mode not in ("full", "nano"):
+            raise AugplanError(f"--eval-mode {mode!r}: use full or nano")
+    if request.eval_modes and len(request.eval_modes) != len(request.evals):
+        raise AugplanError(f"{len(request.eval_modes)} evaluation modes for "
+                           f"{len(request.evals)} eval sets: give one mode per eval set")
     if not request.scales or any(s < 1 for s in request.scales):
         raise AugplanError("--scales must be positive integers, e.g. 250,500,1000")
     if not request.seeds:
@@ -73,19 +77,24 @@ class _PilotRun:
                  on_event: Event | None) -> None:
         self.store, self.request, self.models_dir = store, request, models_dir
         self.on_event = on_event
-        self.evaluators = [Evaluator(load_eval_set(store, spec), mode=request.eval_mode,
+        specs = eval_specs(store, request)
+        self.evaluators = [Evaluator(load_eval_set(store, spec), mode=mode,
                                      nano_k=request.nano_k,
                                      ignore_identical_ids=request.ignore_identical_ids,
                                      precision=request.train.precision)
-                           for spec in eval_specs(store, request)]
+                           for spec, mode in zip(specs, request.eval_modes
+                                                 or (request.eval_mode,) * len(specs),
+                                                 strict=True)]
         # a score on a split measured before a dev split was carved out of it is another point
         self.carves = {ev.evalset.name: carve_fingerprint(store, ev.evalset.corpus,
                                                           ev.evalset.split)
                        for ev in self.evaluators}
         self.train_cfg = request.train.resolved(request.retriever)
-        self.eval_cfg = {"mode": self.evaluators[0].label,
-                         "ignore_identical_ids": request.ignore_identical_ids,
-                         "precision": self.train_cfg["precision"]}
+        # what keys a point's evaluation on each eval set (besides its config)
+        self.eval_cfgs = {ev.evalset.name: {"mode": ev.label,
+                                            "ignore_identical_ids": request.ignore_identical_ids,
+                                            "precision": self.train_cfg["precision"]}
+                          for ev in self.evaluators}
         self.device = device_name()
         self.report = PilotReport()
 
@@ -99,7 +108,7 @@ class _PilotRun:
         config = {"version": PILOT_VERSION, "retriever": self.request.retriever, **config}
         config_hash = _hash(config)
         ids = {ev.evalset.name: _hash({"config": config_hash, "eval": ev.evalset.name,
-                                      **self.eval_cfg,
+                                      **self.eval_cfgs[ev.evalset.name],
                                       **({"carve": c} if (c := self.carves[ev.evalset.name])
                                          else {})})
                for ev in self.evaluators}
@@ -169,7 +178,7 @@ class _PilotRun:
             "mrr_at_10": metrics["mrr@10"], "metrics": json.dumps(metrics, sort_keys=True),
             "n_queries": len(ev.evalset.query_ids), "train_seconds": round(train_seconds, 3),
             "eval_seconds": round(eval_seconds, 3), "device": self.device,
-            "config": canonical_json({**config, "eval": self.eval_cfg}),
+            "config": canonical_json({**config, "eval": self.eval_cfgs[ev.evalset.name]}),
             "created_at": now(),
         }
 

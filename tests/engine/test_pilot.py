@@ -146,6 +146,24 @@ def test_rerun_recomputes_nothing(first: pilot.PilotReport, store: Store,
         p["point_id"] for p in first.points)
 
 
+def test_one_training_for_evaluations_in_two_modes(first: pilot.PilotReport, store: Store,
+                                                    models_dir: Path, tmp_path: Path) -> None:
+    """A mode per eval set: each point is trained once for both; its stored evaluation in the
+    first mode (same key as a one-mode request) is reused, the other is measured."""
+    import shutil
+
+    shutil.copytree(store.path, tmp_path / "store")  # the module's store keeps one eval set
+    copy = Store(tmp_path / "store")
+    both = dataclasses.replace(REQUEST, human=False, evals=("scifact:test", "scifact:train"),
+                               eval_modes=("nano", "full"))
+    rep = pilot.run_pilot(copy, both, models_dir=models_dir)
+    assert (rep.reused, rep.computed, rep.trained) == (3, 3, 2)  # zero-shot, n=24, n=48
+    modes = {(p["eval_set"], p["eval_mode"]) for p in rep.points}
+    assert modes == {("scifact:test", "nano5"), ("scifact:train", "full")}
+    with pytest.raises(AugplanError, match="1 evaluation modes for 2 eval sets"):
+        pilot.run_pilot(copy, dataclasses.replace(both, eval_modes=("full",)))
+
+
 def test_selection_is_nested(first: pilot.PilotReport, store: Store, models_dir: Path) -> None:
     small, small_keys, gen_a = pilot.select_pairs(store, REQUEST, SMOL, 24, models_dir=models_dir)
     big, big_keys, gen_b = pilot.select_pairs(store, REQUEST, SMOL, 48, models_dir=models_dir)
