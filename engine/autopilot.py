@@ -6,7 +6,8 @@
    buys that for only some, the cheapest per query) with two seeds, on the dev split (a
    corpus without one is refused: choices never see the test split). The zero-shot point is
    measured first: it times one evaluation on dev, so the first points are priced with their
-   generation and their evaluations before they are bought (a transformer retriever's
+   generation, their evaluations and their training (at the retriever's last recorded
+   training rate, when there is one) before they are bought (a transformer retriever's
    evaluations can cost far more than its queries). A share that buys none is refused.
 2. **Loop**: fit the curves, plan with what is left of the budget, and measure the stability
    of the choice (the share of bootstrap draws in which it is within ``tolerance`` of the best
@@ -120,8 +121,18 @@ def _costs(store: Store, r: AutopilotRequest) -> Any:
     return inputs.model
 
 
+def _training_rate(store: Store, r: AutopilotRequest) -> float | None:
+    """Training pairs per hour of ``r.retriever`` as the planner's cost model takes it (the
+    latest training profile of the device), or None when none is recorded yet."""
+    try:
+        return _costs(store, r).training_pairs_per_hour
+    except AugplanError:
+        return None
+
+
 def _start(store: Store, r: AutopilotRequest, pilot_cap: float, *, eval_hours: float = 0.0,
-           spent: float = 0.0) -> tuple[int, tuple[str, ...], list[str]]:
+           spent: float = 0.0, train_rate: float | None = None
+           ) -> tuple[int, tuple[str, ...], list[str]]:
     """The first pilot scale and the candidates piloted: as given (every candidate's initial
     points must fit in the pilot share), or every candidate at the largest informative scale
     the share buys (at least two training batches; FIRST_SCALES), else the cheapest candidates
@@ -130,8 +141,10 @@ def _start(store: Store, r: AutopilotRequest, pilot_cap: float, *, eval_hours: f
 
     A candidate's first points cost the generation of their queries and, once the zero-shot
     point has measured what one evaluation on dev takes (``eval_hours``; ``spent``: what the
-    zero-shot point cost), an evaluation per point and seed. Training is not priced here (its
-    rate is known only once a point has trained), so the price is a floor."""
+    zero-shot point cost), an evaluation per point and seed, and their training at
+    ``train_rate`` pairs per hour (the retriever's training profile). Without a training rate
+    (no point of this retriever has trained on the device yet) training is left out and the
+    price is a floor."""
     from engine.profiles import AugmenterProfile, stored_profiles
 
     rates = {p.augmenter: p.queries_per_hour for p in stored_profiles(store)
@@ -143,16 +156,23 @@ def _start(store: Store, r: AutopilotRequest, pilot_cap: float, *, eval_hours: f
                            hint="measure it: augplan bench --augmenter NAME")
     evals = 2 * len(r.seeds)  # two scales, every seed
 
-    def hours(scale: int, augs: tuple[str, ...]) -> float:  # their initial points, at least
-        return spent + sum(2 * scale / rates[a] + evals * eval_hours for a in augs)
+    # both scales, every seed, every epoch
+    train_hours = len(r.seeds) * 3 * r.train.epochs / train_rate if train_rate else 0.0
+
+    def hours(scale: int, augs: tuple[str, ...]) -> float:  # their initial points
+        return spent + sum(2 * scale / rates[a] + evals * eval_hours + scale * train_hours
+                           for a in augs)
 
     def price(scale: int, augs: tuple[str, ...], each: str) -> str:
         cost = f"{2 * scale} queries of {each} take {hours(scale, augs):.3g} hours to generate"
         if eval_hours <= 0:
             return cost
-        return (f"{cost} and evaluate, at least ({evals} dev evaluations of "
-                f"{eval_hours * 3600:.0f} s each, timed on the zero-shot point, which cost "
-                f"{spent:.3g} h)")
+        evaluations = (f"{evals} dev evaluations of {eval_hours * 3600:.0f} s each, timed on "
+                       f"the zero-shot point, which cost {spent:.3g} h")
+        if not train_rate:
+            return f"{cost} and evaluate, at least ({evaluations}; training not priced yet)"
+        return (f"{cost}, train and evaluate ({evaluations}; training at "
+                f"{train_rate / 3600:.3g} pairs/s, the latest rate recorded for {r.retriever})")
 
     def hint(scale: int, augs: tuple[str, ...], also: str) -> str:
         need = round_up(hours(scale, augs) / r.pilot_share)
@@ -179,9 +199,11 @@ def _start(store: Store, r: AutopilotRequest, pilot_cap: float, *, eval_hours: f
                 left = cheapest_first[k:]
                 if not left:
                     return scale, r.augmenters, []
+                every = round_up(hours(informative, r.augmenters) / r.pilot_share)
                 partial = (f"the pilot share ({pilot_cap:.3g} h) buys informative pilots of "
                            f"{', '.join(cheapest_first[:k])} only; not piloted, so not "
-                           f"chosen: {', '.join(left)}")
+                           f"chosen: {', '.join(left)} (a budget of {every:g} h at "
+                           f"--pilot-share {r.pilot_share:g} pilots every candidate)")
                 return scale, cheapest_first[:k], [partial]
     raise AugplanError(
         f"a pilot share of {pilot_cap:.3g} device-hours cannot buy the smallest informative "
@@ -316,7 +338,8 @@ def run_autopilot(store: Store, r: AutopilotRequest, *, models_dir: Path | None 
         per_eval = max((float(p["eval_seconds"]) for p in zero), default=0.0)
         spent = sum(float(p["train_seconds"]) + float(p["eval_seconds"]) for p in zero)
         first, piloted, warnings = _start(store, r, pilot_cap, eval_hours=per_eval / 3600,
-                                          spent=spent / 3600)
+                                          spent=spent / 3600,
+                                          train_rate=_training_rate(store, r))
         r = replace(r, first_scale=first, augmenters=piloted)
         report.warnings += warnings
         for w in warnings:
@@ -352,8 +375,9 @@ def _loop(store: Store, r: AutopilotRequest, cost: Any, pilot_cap: float,
         if step == 0 and spent > pilot_cap:
             report.warnings.append(
                 f"the first points cost {spent:.3g} h, over the pilot share ({pilot_cap:.3g} h): "
-                "their training and evaluation time is known only once measured; the final run "
-                "gets what is left of the budget")
+                "their training and evaluation were priced before they were measured (training "
+                "at the retriever's last recorded rate, if any); the final run gets what is "
+                "left of the budget")
             say(f"warning: {report.warnings[-1]}")
         left = r.budget_hours - spent
         cheapest, dearest = _continuations(r, cost, report.points)
@@ -386,7 +410,7 @@ def _loop(store: Store, r: AutopilotRequest, cost: Any, pilot_cap: float,
         aug, scale = nxt["augmenter"], int(nxt["scale"])
         have = max((n for a, n in report.points if a == aug), default=0)
         extra = (_generation_hours(cost, aug, scale) - _generation_hours(cost, aug, have)
-                 + len(r.seeds) * scale / cost.training_pairs_per_hour
+                 + len(r.seeds) * scale * r.train.epochs / cost.training_pairs_per_hour
                  + _eval_hours(store, r, report.points))
         if spent + extra > pilot_cap:
             report.stopped = (f"the next point ({aug} n={scale}, ~{extra:.3g} h) would overrun "
@@ -409,30 +433,30 @@ def _eval_hours(store: Store, r: AutopilotRequest,
 
 def _final(store: Store, r: AutopilotRequest, result: Any, where: _Where,
            say: Event) -> dict[str, float]:
-    """The plan's retriever (seed ``final_seed``) evaluated on dev as the pilots were (so the
-    prediction and the measurement compare; a scale the pilots measured is reused) and in
-    full on test. Both are points of the pilots table, so a rerun reuses them. Returns
-    nDCG@10 by eval set."""
+    """The plan's retriever (seed ``final_seed``), trained once and evaluated on dev as the
+    pilots were (so the prediction and the measurement compare; a scale the pilots measured
+    is reused) and in full on test. Both are points of the pilots table, so a rerun reuses
+    them. Returns nDCG@10 by eval set."""
     if result.scale == 0:
         request = _pilot_request(r, (), (1,))
     else:
         request = _pilot_request(r, (result.augmenter,), (int(result.scale),),
                                  strategy=result.strategy)
-    request = replace(request, seeds=(r.final_seed,))
+    request = replace(request, seeds=(r.final_seed,),
+                      evals=(f"{r.corpus}:{DEV}", f"{r.corpus}:test"),
+                      eval_modes=(r.eval_mode, "full"))
     say(f"final run: {result.augmenter if result.scale else 'zero-shot'} n={result.scale}")
     want = "zero-shot" if result.scale == 0 else "synthetic"
-    scores = {}
-    for evals, mode in (((f"{r.corpus}:{DEV}",), r.eval_mode), ((f"{r.corpus}:test",), "full")):
-        rep = run_pilot(store, replace(request, evals=evals, eval_mode=mode),
-                        models_dir=where.models, on_event=say, cluster=where.cluster)
-        scores.update({p["eval_set"]: float(p["ndcg_at_10"]) for p in rep.points
-                       if p["kind"] == want})
-    return scores
+    rep = run_pilot(store, request, models_dir=where.models, on_event=say,
+                    cluster=where.cluster)
+    return {p["eval_set"]: float(p["ndcg_at_10"]) for p in rep.points if p["kind"] == want}
 
 
 def _final_hours(store: Store, r: AutopilotRequest, result: Any, cost: Any,
                  report: AutopilotReport) -> float:
-    """Generation of the queries past the pilots' plus the final training and evaluations."""
+    """Generation of the queries past the pilots' plus the final training: what the final run
+    costs. Its evaluations (dev, then test) are the report, which a fixed recipe's final model
+    needs as well; they are not charged to the budget."""
     if result.scale == 0:
         return 0.0
     rows = [p for p in store.pilots(corpus=r.corpus, retriever=r.retriever, kind="synthetic")
@@ -442,7 +466,7 @@ def _final_hours(store: Store, r: AutopilotRequest, result: Any, cost: Any,
     piloted = max((s for a, s in report.points if a == result.augmenter), default=0)
     gen = _generation_hours(cost, result.augmenter, max(result.scale - piloted, 0))
     train = max((float(p["train_seconds"]) for p in rows), default=0.0)
-    return gen + (train + sum(float(p["eval_seconds"]) for p in rows)) / 3600
+    return gen + train / 3600
 
 
 __all__ = ["AutopilotReport", "AutopilotRequest", "pilot_hours", "run_autopilot"]

@@ -59,6 +59,9 @@ def test_autopilot_chooses_on_dev_and_reads_test_once(setup: tuple[Path, Path],
     reads_before = [e for e in log[:final] if e.startswith("qrels")]
     assert "qrels dev" in reads_before and "qrels test" not in reads_before
     assert "qrels test" in log[final:]
+    # the final model is trained once for its evaluations on dev and on test
+    trained = [e for e in log[final:] if "training on" in e]
+    assert len(trained) == (1 if report.plan["scale"] else 0), trained
     # every pilot point was measured on dev; the final model on dev and test in full
     points = store.pilots(corpus="scifact", retriever="static-minilm")
     pilots = [p for p in points if p["eval_mode"] == "nano5"]
@@ -97,26 +100,29 @@ def test_autopilot_chooses_on_dev_and_reads_test_once(setup: tuple[Path, Path],
 
 
 def _first_price(store: Store, r: AutopilotRequest) -> tuple[float, float]:
-    """(floor, measured) device-hours of the first points of ``r`` once measured in the
-    module's store: the floor the autopilot prices them at before buying them (generation,
-    and the zero-shot point's evaluation time for each evaluation), and what they cost once
-    measured (training included)."""
+    """(price, measured) device-hours of the first points of ``r`` once measured in the
+    module's store: what the autopilot prices them at before buying them (generation, the
+    zero-shot point's evaluation time for each evaluation, and training at the retriever's
+    latest recorded rate), and what they cost once measured."""
     from engine.autopilot import _costs, _pilot_rows, pilot_hours
 
     rate = tomllib.loads(PROFILES)["augmenters"][SMOL]["queries_per_hour"]
     zero = _pilot_rows(store, r, [])
     each = max(float(p["eval_seconds"]) for p in zero)
     zero_cost = sum(float(p["train_seconds"]) + float(p["eval_seconds"]) for p in zero)
-    floor = 2 * r.first_scale / rate + (zero_cost + 4 * each) / 3600
+    cost = _costs(store, r)
+    pairs = len(r.seeds) * 3 * r.first_scale * r.train.epochs  # both scales, every seed
+    price = (2 * r.first_scale / rate + pairs / cost.training_pairs_per_hour
+             + (zero_cost + 4 * each) / 3600)
     first = [(SMOL, r.first_scale), (SMOL, 2 * r.first_scale)]
-    return floor, pilot_hours(store, r, _costs(store, r), first)
+    return price, pilot_hours(store, r, cost, first)
 
 
 def test_first_points_priced_with_their_evaluations(setup: tuple[Path, Path],
                                                     models_dir: Path) -> None:
-    """A share that buys the first points' queries but not their evaluations on dev (timed on
-    the zero-shot point, measured first) is refused before any of them is bought, with the
-    budget that would buy them."""
+    """A share that buys the first points' queries but not their training and evaluations on
+    dev (timed on the zero-shot point, measured first) is refused before any of them is
+    bought, with the budget that would buy them."""
     from store.errors import AugplanError
 
     store = Store(setup[0])
@@ -129,25 +135,38 @@ def test_first_points_priced_with_their_evaluations(setup: tuple[Path, Path],
     with pytest.raises(AugplanError) as err:
         run_autopilot(store, tight, models_dir=models_dir)
     msg = str(err.value)
-    assert "cannot buy the smallest pilot" in msg and "to generate and evaluate, at least" in msg
+    assert "cannot buy the smallest pilot" in msg and "to generate, train and evaluate" in msg
     assert "4 dev evaluations" in msg and "timed on the zero-shot point" in msg
+    assert "the latest rate recorded for static-minilm" in msg
     need = float(msg.split("at least ")[-1].split(" ")[0])  # rounded up: it buys them
     assert floor / 0.9 <= need <= 1.1 * floor / 0.9
     assert len(store.pilots(corpus="scifact")) == before  # nothing bought
 
 
-def test_pilots_that_cost_the_whole_budget(setup: tuple[Path, Path], models_dir: Path) -> None:
-    """Training is priced only once measured: a budget whose share buys the first points'
-    floor (generation and evaluations) but whose whole is spent once their training is
-    measured (100 epochs: tens of seconds against an evaluation of one). The autopilot
-    stops adding points, says so, and still trains and reports a
-    choice among the queries the pilots generated (it used to fail planning for a budget of
-    nothing)."""
-    from engine.pilot import TrainConfig
+def test_pilots_that_cost_the_whole_budget(setup: tuple[Path, Path], models_dir: Path,
+                                          tmp_path: Path) -> None:
+    """The first points' training is priced at the retriever's latest recorded rate; when
+    that rate is far faster than this run's (one recorded elsewhere), a budget whose share
+    buys their price but whose whole is spent once their training is measured (100 epochs:
+    tens of seconds against an evaluation of one). The autopilot stops adding points, says
+    so, and still trains and reports a choice among the queries the pilots generated (it
+    used to fail planning for a budget of nothing)."""
+    import shutil
 
-    store = Store(setup[0])
+    from engine.autopilot import _pilot_request
+    from engine.device import device_name
+    from engine.pilot import TrainConfig, run_pilot
+    from engine.profiles import TrainingProfile
+    from store import now
+
     slow = replace(REQUEST, train=TrainConfig(epochs=100))  # training that outweighs the rest
-    run_autopilot(store, slow, models_dir=models_dir)  # measures its first points
+    for augs, scales in (((), (1,)), ((SMOL,), (24, 48))):  # its zero-shot and first points
+        run_pilot(Store(setup[0]), _pilot_request(slow, augs, scales), models_dir=models_dir)
+    shutil.copytree(setup[0], tmp_path / "store")  # the module's store keeps its true rate
+    store = Store(tmp_path / "store")
+    store.add_profile(TrainingProfile(retriever="static-minilm", device=device_name(),
+                                      pairs_per_s=1e6, pairs_per_hour=3.6e9, batch_size=32,
+                                      max_seq_length=256, measured_at=now()).to_row())
     floor, measured = _first_price(store, slow)
     assert measured > 1.01 * floor  # the case under test: the points' training is on top
     budget = (floor + measured) / 2
@@ -228,6 +247,8 @@ def test_first_points_are_informative_and_cheapest_first(tmp_path: Path) -> None
     scale, piloted, warnings = _start(store, r, 0.15)  # 128 queries: fast+mid 0.107 h, +slow 0.32
     assert (scale, piloted) == (64, ("fast", "mid"))
     assert "not piloted, so not chosen: slow" in warnings[0]
+    # 128 queries of each: 0.32 h, over a share of 0.25
+    assert "a budget of 1.3 h at --pilot-share 0.25 pilots every candidate" in warnings[0]
     with pytest.raises(AugplanError, match="smallest informative pilot: 128 queries") as err:
         _start(store, r, 0.01)
     assert "at least 0.15 (at --pilot-share 0.25)" in str(err.value)  # 128/3600 h / 0.25

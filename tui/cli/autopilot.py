@@ -41,8 +41,9 @@ def autopilot(
         "--device", help="Use the cost profiles of this device only.")] = None,
     first_scale: Annotated[int | None, typer.Option(
         "--first-scale", help="Smallest pilot scale (the first points: it and twice it; "
-        "default: the largest of 200, 100 and two training batches whose generation the "
-        "pilot share buys, for the cheapest candidates when it cannot buy all).")] = None,
+        "default: the largest of 200, 100 and two training batches whose generation, "
+        "training and evaluation the pilot share buys, for the cheapest candidates when it "
+        "cannot buy all).")] = None,
     seeds: Annotated[str, typer.Option("--seeds", help="Training seeds of each pilot "
                                        "point.")] = "0,1",
     eval_mode: Annotated[str, typer.Option(
