@@ -11,7 +11,9 @@
    evaluations can cost far more than its queries). A share that buys none is refused.
 2. **Loop**: fit the curves, plan with what is left of the budget, and measure the stability
    of the choice (the share of bootstrap draws in which it is within ``tolerance`` of the best
-   option in contention, ``planner.Plan.stability``). Stop when it reaches ``stability``, when
+   option in contention, ``planner.Plan.stability``). Stop when it reaches ``stability`` (unless
+   the choice sits at the plan's extrapolation cap while the budget buys more: then a pilot at
+   twice the chosen augmenter's largest scale lifts the cap), when
    the planner has no point left to ask for, or when the next point would overrun the pilot
    share. Otherwise measure the point the planner names (``Plan.next_pilot``: the largest
    expected cut in the regret of the current choice per device-hour, ``planner.value``) and
@@ -402,8 +404,11 @@ def _loop(store: Store, r: AutopilotRequest, cost: Any, pilot_cap: float,
             report.stopped = "the pilots spent the whole budget"
             return result
         if (result.stability or 0) >= r.stability:
-            report.stopped = f"the choice is stable (>= {r.stability:.0%} of refits)"
-            return result
+            lift = _lift_cap(r, cost, result, report.points, left)
+            if lift is None:
+                report.stopped = f"the choice is stable (>= {r.stability:.0%} of refits)"
+                return result
+            nxt = lift
         if not nxt.get("scale"):
             report.stopped = "the planner asks for no further point"
             return result
@@ -422,6 +427,26 @@ def _loop(store: Store, r: AutopilotRequest, cost: Any, pilot_cap: float,
         report.points.append((aug, scale))
     report.stopped = f"{r.max_points} points added"
     return result
+
+
+def _lift_cap(r: AutopilotRequest, cost: Any, result: Any,
+              points: Sequence[tuple[str, int]], left: float) -> dict[str, Any] | None:
+    """The point that lifts the plan's extrapolation cap, or None. A choice that sits at the
+    cap (``max_extrapolation`` times its augmenter's largest pilot scale) while the budget
+    left buys more of it is stable only among the scales the plan may extrapolate to: a pilot
+    at twice that largest scale moves the cap (and its queries serve the final run)."""
+    limit = getattr(result, "saturation_limit", None)
+    if not result.scale or not limit or not math.isclose(result.scale, limit, rel_tol=0.01):
+        return None
+    if _own_cost(r, cost, points).max_scale(result.augmenter, left) <= 1.01 * result.scale:
+        return None
+    top = max((n for a, n in points if a == result.augmenter), default=0)
+    if not top:
+        return None
+    return {"augmenter": result.augmenter, "strategy": result.strategy, "scale": 2 * top,
+            "reason": f"the choice sits at the extrapolation cap ({result.scale:,} queries, "
+                      f"{result.scale / top:g}x the largest pilot) while the budget buys more: "
+                      "a larger pilot lifts the cap"}
 
 
 def _eval_hours(store: Store, r: AutopilotRequest,

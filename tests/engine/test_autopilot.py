@@ -253,3 +253,32 @@ def test_first_points_are_informative_and_cheapest_first(tmp_path: Path) -> None
         _start(store, r, 0.01)
     assert "at least 0.15 (at --pilot-share 0.25)" in str(err.value)  # 128/3600 h / 0.25
     assert [round_up(x) for x in (0.202, 0.2, 0.0356, 1234.0)] == [0.21, 0.2, 0.036, 1300.0]
+
+
+def test_a_choice_at_the_extrapolation_cap_asks_for_a_larger_pilot() -> None:
+    """A choice is stable only among the scales the plan may extrapolate to: one at the cap
+    (4x the largest pilot) while the budget buys more asks for a pilot at twice the largest
+    scale; one the budget holds under the cap asks for none."""
+    import math
+
+    import numpy as np
+
+    from engine.autopilot import _lift_cap
+    from planner import AugmenterCost, CostModel, PilotPoint, PlanOptions, plan
+
+    rng = np.random.default_rng(0)
+    points = [PilotPoint("" if s == 0 else "a", s,
+                         0.40 + 0.05 * (1 - math.exp(-s / 600)) + rng.normal(0, 0.001), seed,
+                         "r", "inpars", "c:dev")
+              for s in (0, 64, 128) for seed in (0, 1)]
+    cost = CostModel({"a": AugmenterCost("a", 3600.0)}, training_pairs_per_hour=100_000.0)
+    r = AutopilotRequest(corpus="c", retriever="r", augmenters=("a",), budget_hours=1.0)
+    mine = [("a", 64), ("a", 128)]
+    options = PlanOptions(bootstrap=0)
+    capped = plan(points, cost, 0.5, weights={"c:dev": 1.0}, options=options)  # ~1,800 queries
+    assert capped.scale == pytest.approx(4 * 128, rel=0.01)
+    lift = _lift_cap(r, cost, capped, mine, 0.5)
+    assert lift is not None and (lift["augmenter"], lift["scale"]) == ("a", 256)
+    assert "extrapolation cap" in lift["reason"]
+    held = plan(points, cost, 0.05, weights={"c:dev": 1.0}, options=options)  # ~180 queries
+    assert held.scale < 4 * 128 and _lift_cap(r, cost, held, mine, 0.05) is None
