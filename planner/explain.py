@@ -18,11 +18,16 @@ def _fmt_n(n: float | None) -> str:
 
 def _saturation(p: Plan) -> str:
     """Where the chosen curve saturates, as far as the pilots determine it: a scale beyond the
-    extrapolation limit is "not determined", never a number the data cannot support."""
+    extrapolation limit is "not determined", and one under the smallest pilot scale is "by
+    then": never a number the data cannot support."""
     sat, limit, ci = p.saturation_scale, p.saturation_limit, p.saturation_ci
     assert sat is not None
     if not math.isfinite(sat) and (ci is None or not math.isfinite(ci[0])):
         return "The fitted curve has not saturated: it is still rising."
+    floor = p.saturation_floor
+    if floor is not None and sat < floor:
+        return (f"The curve has saturated (nearly all of its gain) by the smallest pilot scale, "
+                f"{floor:,.0f} queries; where below it is not determined by the pilots.")
     if limit is not None and (not math.isfinite(sat) or sat > limit):
         return (f"Where the curve saturates is not determined by the pilots: the fit puts it "
                 f"beyond {limit:,.0f} queries, the largest scale they speak for.")
@@ -32,7 +37,9 @@ def _saturation(p: Plan) -> str:
         high = (f"beyond {limit:,.0f}" if limit is not None and (not math.isfinite(top)
                                                                  or top > limit)
                 else _fmt_n(top))
-        span = f" ({p.confidence:.0%} interval: {_fmt_n(ci[0])} to {high})"
+        low = (f"under {floor:,.0f}" if floor is not None and ci[0] < floor
+               else _fmt_n(ci[0]))
+        span = f" ({p.confidence:.0%} interval: {low} to {high})"
     return f"The curve saturates (nearly all of its gain) at about {sat:,.0f} queries{span}."
 
 

@@ -264,6 +264,7 @@ def plan(points: Sequence[PilotPoint], cost: CostModel, budget_gpu_hours: float,
         curves=curves,
         cost_breakdown=cost.breakdown(cfg.augmenter, n),
         saturation_limit=cfg.largest_pilot * options.max_extrapolation,
+        saturation_floor=min((s for s in curve.scales if s > 0), default=None),
         stability=_stability(cfg, gi, cfgs, budget_gpu_hours, options, helps),
     )
     result.explanation = explain(result, cost, metric_name)

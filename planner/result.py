@@ -60,6 +60,9 @@ class Plan:
     # the largest scale the pilots speak for (the extrapolation limit times the largest pilot):
     # a saturation scale beyond it is reported as not determined
     saturation_limit: float | None = None
+    # the smallest pilot scale above zero of the choice: a saturation scale under it is reported
+    # as reached by then, where exactly not determined (nothing was measured in between)
+    saturation_floor: float | None = None
     # share of bootstrap draws in which the choice is within the tolerance of the best option
     stability: float | None = None
 
@@ -76,6 +79,7 @@ class Plan:
             "saturation_ci": ([num(v) for v in self.saturation_ci]
                               if self.saturation_ci else None),
             "saturation_limit": num(self.saturation_limit),
+            "saturation_floor": num(self.saturation_floor),
             "stability": num(self.stability),
             "marginal_gain_per_gpu_hour": num(self.marginal_gain_per_gpu_hour),
             "zero_shot": num(self.zero_shot), "augmentation_helps": self.augmentation_helps,

@@ -476,6 +476,22 @@ def test_intervals_stay_inside_what_the_points_allow() -> None:
     assert "never to never" not in p.explanation
 
 
+def test_saturation_under_the_smallest_pilot_is_not_a_number() -> None:
+    """Every trained point on one plateau (a step from zero-shot): the fit may put the
+    saturation scale anywhere under the smallest pilot scale, which nothing measured speaks
+    for; the explanation says it is reached by then instead of a number."""
+    step = ((0, (0.477,)), (100, (0.512, 0.500)), (200, (0.487, 0.494)),
+            (400, (0.503, 0.497)))
+    pts = [PilotPoint("s" if n else "", n, v, sd) for n, vals in step
+           for sd, v in enumerate(vals)]
+    cost = CostModel({"s": AugmenterCost("s", 3600.0)}, training_pairs_per_hour=900_000.0)
+    p = plan(pts, cost, 1.0, weights={"": 1.0})
+    assert p.saturation_floor == 100 and p.saturation_scale < 100
+    sentence = next(line for line in p.explanation.splitlines() if "saturat" in line)
+    assert "by the smallest pilot scale, 100 queries" in sentence and "not determined" in sentence
+    assert p.to_dict()["saturation_floor"] == 100
+
+
 def test_explanation_of_a_curve_still_rising() -> None:
     from planner.explain import _saturation
 
