@@ -124,12 +124,15 @@ def _costs(store: Store, r: AutopilotRequest) -> Any:
 
 
 def _training_rate(store: Store, r: AutopilotRequest) -> float | None:
-    """Training pairs per hour of ``r.retriever`` as the planner's cost model takes it (the
-    latest training profile of the device), or None when none is recorded yet."""
-    try:
-        return _costs(store, r).training_pairs_per_hour
-    except AugplanError:
-        return None
+    """Training pairs per hour of ``r.retriever``: its latest training profile (of the device,
+    when one is named), or one that names no retriever; None when none is recorded yet (another
+    retriever's rate says nothing of this one's)."""
+    from engine.profiles import TrainingProfile, stored_profiles
+
+    own = [p for p in stored_profiles(store) if isinstance(p, TrainingProfile)
+           and p.retriever in (r.retriever, "default")
+           and (r.device is None or p.device == r.device)]
+    return own[-1].pairs_per_hour if own else None
 
 
 def _start(store: Store, r: AutopilotRequest, pilot_cap: float, *, eval_hours: float = 0.0,

@@ -253,6 +253,22 @@ def test_first_points_are_informative_and_cheapest_first(tmp_path: Path) -> None
         _start(store, r, 0.01)
     assert "at least 0.15 (at --pilot-share 0.25)" in str(err.value)  # 128/3600 h / 0.25
     assert [round_up(x) for x in (0.202, 0.2, 0.0356, 1234.0)] == [0.21, 0.2, 0.036, 1300.0]
+    # the first points' training is priced at the retriever's own rate, never another's
+    from engine.autopilot import _training_rate
+    from engine.profiles import TrainingProfile
+
+    def rate(name: str, per_hour: float, when: str) -> None:
+        store.add_profile(TrainingProfile(retriever=name, device="x", pairs_per_s=per_hour / 3600,
+                                          pairs_per_hour=per_hour, batch_size=32,
+                                          max_seq_length=256, measured_at=when).to_row())
+
+    rate("other", 1000.0, "2026-01-01T00:00:00+00:00")
+    assert _training_rate(store, r) is None
+    rate("r", 7200.0, "2026-01-02T00:00:00+00:00")
+    rate("r", 3600.0, "2026-01-03T00:00:00+00:00")  # the latest
+    assert _training_rate(store, r) == 3600.0
+    with_training = _start(store, r, 0.15, train_rate=3600.0)  # 2 seeds x 192 pairs: +0.107 h
+    assert with_training[:2] == (64, ("fast",))
 
 
 def test_a_choice_at_the_extrapolation_cap_asks_for_a_larger_pilot() -> None:
