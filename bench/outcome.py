@@ -115,8 +115,8 @@ def run_cell(store: Store, corpus: str, retriever: str, augmenters: list[str],
             budget_hours=budget, pilot_share=share, first_scale=first_scale, seeds=seeds,
             fresh_cache=True), models_dir=models_dir, on_event=_say)
     except AugplanError as exc:  # the share buys no pilot on this machine: that is the arm
-        arms["autopilot"] = {"refused": str(exc).split("\n")[0], "augmenter": None, "n": 0,
-                             "hours": 0.0, "points": []}
+        arms["autopilot"] = {"refused": exc.message, "hint": exc.hint or "",
+                             "augmenter": None, "n": 0, "hours": 0.0, "points": []}
         print(f"[{corpus} / {retriever}] autopilot refused: {exc}", file=sys.stderr,
               flush=True)
     else:
@@ -161,6 +161,7 @@ def run_cell(store: Store, corpus: str, retriever: str, augmenters: list[str],
     return {"corpus": corpus, "retriever": retriever, "budget_hours": budget,
             "pilot_share": share, "augmenters": augmenters, "arms": arms, "best": best,
             "test_set": splits.split_note(store, f"{corpus}:test"), "machine": machine(),
+            "code": code_version(),
             "seconds": round(time.perf_counter() - t0, 1), "verdict": verdict(arms, best)}
 
 
@@ -174,6 +175,24 @@ def machine() -> str:
                   "no AVX2")
     return (f"{device_name()}, {default_threads()} threads, {vector}, MiniLM in "
             f"{auto_precision()}")
+
+
+def code_version() -> str:
+    """The commit of the code that measured a cell (with "+changes" when the tree differs), or
+    "" outside a git checkout."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True,
+                              check=False)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    head = git("rev-parse", "--short", "HEAD")
+    if not head:
+        return ""
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "engine", "planner",
+                "store", "bench/outcome.py")
+    return head + ("+changes" if dirty else "")
 
 
 def _timed_training(store: Store, retriever: str) -> bool:
@@ -229,6 +248,10 @@ def why(cell: dict[str, Any]) -> list[str]:
                    f"pilot share ({cell['budget_hours'] * cell['pilot_share']:.3g} h) bought "
                    f"pilots of {', '.join(piloted) or 'no candidate'} only, so the plan could "
                    "not choose it")
+    elif top["augmenter"] and top["augmenter"] != auto["augmenter"]:
+        out.append(f"the best arm's augmenter ({top['augmenter']}) was piloted, but on dev the "
+                   f"plan did not predict it ahead of {auto['augmenter'] or 'zero-shot'}: the "
+                   "dev points did not show the gain the test split shows")
     elif top["augmenter"] == auto["augmenter"] and top["n"] > auto["n"]:
         out.append(f"the best arm is the autopilot's augmenter at {top['n']:,} queries instead "
                    f"of {auto['n']:,}: the dev points did not show the gain the test split "
@@ -240,6 +263,55 @@ def why(cell: dict[str, Any]) -> list[str]:
                    f"{auto['augmenter']} (predicted dev {auto['predicted_dev']:.4f}, measured "
                    f"{auto['dev']:.4f})")
     return out
+
+
+def noise(cell: dict[str, Any]) -> float | None:
+    """The standard error of the autopilot's regret: with two seeds, the half-range of an arm's
+    scores is the standard error of its mean; the autopilot's and the best arm's, added in
+    quadrature (None when the autopilot refused)."""
+    arms = cell["arms"]
+    if "refused" in arms["autopilot"]:
+        return None
+    return math.hypot(arms["autopilot"]["half_range"], arms[cell["best"]]["half_range"])
+
+
+def summary_lines(cells: list[dict[str, Any]]) -> list[str]:
+    """One row per cell: the autopilot's choice, the best arm, the regret against the goal and
+    against its standard error, and the budget whose pilot share pilots every candidate."""
+    lines = ["## Summary", "",
+             ("| cell | autopilot | best arm | regret | its standard error | within 0.003 "
+              "| pilots every candidate from |"), "|---|---|---|---|---|---|---|"]
+    for cell in cells:
+        arms, best = cell["arms"], cell["best"]
+        auto = arms["autopilot"]
+        name = f"{cell['corpus']} / {cell['retriever']}, {cell['budget_hours']:g} h"
+        top = f"{best}: {arms[best]['augmenter'] or '-'} n={arms[best]['n']:,}"
+        every = next((w.split("(a budget of ")[1].split(" at")[0]
+                      for w in auto.get("warnings", []) if "pilots every candidate" in w), None)
+        partial = any("not piloted" in w for w in auto.get("warnings", []))
+        if "refused" in auto:
+            hint = auto.get("hint", "")
+            need = hint.split("at least ")[1].split(" ")[0] if "at least " in hint else None
+            lines.append(f"| {name} | refused (pilots need {need or '?'} h) | {top} | - | - "
+                         "| - | - |")
+            continue
+        n = noise(cell)
+        lines.append(f"| {name} | {auto['augmenter'] or '-'} n={auto['n']:,} | {top} | "
+                     f"{auto['regret']:+.4f} | {n:.4f} | "
+                     f"{'yes' if auto['regret'] <= 0.003 else 'no'} | "
+                     f"{every + ' h' if every else 'not recorded' if partial else 'this budget'}"
+                     " |")
+    ran = [c for c in cells if noise(c) is not None]
+    unresolved = [c for c in ran if noise(c) > 0.003]
+    lines += ["", (f"In {len(unresolved)} of the {len(ran)} cells where the autopilot ran, the "
+                   "standard error of its regret (from the two seeds of each arm's final "
+                   "training) is larger than the goal's 0.003: there, a regret under 0.003 and "
+                   "one over it are not told apart by this benchmark, and the autopilot's "
+                   "pilots (two seeds each, on a dev split of a few hundred queries) face noise "
+                   "of the same kind. Where the pilot share buys pilots of some candidates "
+                   "only, the last column names the budget whose share would pilot them all "
+                   "(from the autopilot's own prices on this machine)."), ""]
+    return lines
 
 
 def plot(cell: dict[str, Any], path: Path) -> None:
@@ -281,11 +353,13 @@ def write_doc(cells: list[dict[str, Any]], doc: Path, img: Path, command: str) -
     kept = [c for c in cells if c.get("command") != command]
     if kept:
         lines += ["Cells kept from earlier runs of the script (each says its command): "
-                  + ", ".join(f"{c['corpus']} / {c['retriever']}" for c in kept) + ".", ""]
+                  + ", ".join(f"{c['corpus']} / {c['retriever']} at {c['budget_hours']:g} h"
+                              for c in kept) + ".", ""]
     missing = sorted(set(GRID) - {(c["corpus"], c["retriever"]) for c in cells})
     if missing:
         lines += ["Not measured yet: " + ", ".join(f"{c} / {r}" for c, r in missing)
                   + " (the full grid is `python bench/outcome.py` with its defaults).", ""]
+    lines += summary_lines(cells)
     for cell in cells:
         name = f"outcome-{cell['corpus']}-{cell['retriever']}-{cell['budget_hours']:g}h.png"
         plot(cell, img / name)
@@ -295,6 +369,8 @@ def write_doc(cells: list[dict[str, Any]], doc: Path, img: Path, command: str) -
                 f"test scores on {cell['test_set']}; {cell['seconds']:,.0f} s for the cell in "
                 "the run that measured it (points already in the store are reused, not "
                 "timed).")
+        head += (f" Code: {cell['code']}." if cell.get("code")
+                 else " Code: not recorded (measured before cells recorded it).")
         if cell.get("command") != command:
             head += (f" Kept from an earlier run: `{cell['command']}`." if cell.get("command")
                      else " Kept from an earlier run (its command was not recorded).")
