@@ -273,7 +273,8 @@ def _generation_hours(cost: Any, augmenter: str, n: float) -> float:
 def _plan(store: Store, r: AutopilotRequest, cost: Any, budget: float,
           mine: Sequence[tuple[str, int]]) -> Any:
     """The plan from the autopilot's own pilot points (``mine``, dev split) for ``budget``
-    hours."""
+    hours. It spends the budget (``PlanOptions.spend``): scales the pilots predict as good as
+    the best are not a saving but data no pilot has shown useless."""
     from engine.planning import load_points, planner_errors, split_label
     from planner import PlanOptions, plan
 
@@ -288,7 +289,7 @@ def _plan(store: Store, r: AutopilotRequest, cost: Any, budget: float,
     cost = _own_cost(r, cost, mine)
     with planner_errors():
         return plan(points, cost, budget, weights={dev: 1.0},
-                    options=PlanOptions(tolerance=r.tolerance))
+                    options=PlanOptions(tolerance=r.tolerance, spend=True))
 
 
 def _own_cost(r: AutopilotRequest, cost: Any, mine: Sequence[tuple[str, int]]) -> Any:

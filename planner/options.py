@@ -22,6 +22,9 @@ class PlanOptions:
     seed: int = 0
     joint: bool = True  # also fit the augmenters of one eval set jointly (AICc decides)
     tolerance: float = 0.003  # a choice within this of the best option counts as right
+    # spend the budget: of the chosen configuration's affordable scales predicted within
+    # ``tolerance`` of its best, take the largest (ties are not saved money but untested data)
+    spend: bool = False
 
     def validate(self) -> None:
         if self.risk not in ("neutral", "averse"):

@@ -126,7 +126,13 @@ def _pick(cfgs: list[_Config], budget: float, options: PlanOptions,
             if best is None or key > best:
                 best = key
     assert best is not None  # n = 0 costs nothing and is always on the grid
-    return cfgs[-best[2]], best[3]
+    cfg, gi = cfgs[-best[2]], best[3]
+    if options.spend and cfg.grid[gi] > 0:  # the largest scale predicted as good as the best
+        score = _score(cfg, options)
+        ok = np.flatnonzero((cfg.hours <= budget + 1e-12) & (cfg.grid > 0)
+                            & (score >= score[gi] - options.tolerance))
+        gi = int(ok[np.argmax(cfg.grid[ok])])
+    return cfg, gi
 
 
 def _at_cost(cfg: _Config, hours: float, options: PlanOptions) -> int | None:

@@ -492,6 +492,24 @@ def test_saturation_under_the_smallest_pilot_is_not_a_number() -> None:
     assert p.to_dict()["saturation_floor"] == 100
 
 
+def test_spend_takes_the_largest_scale_as_good_as_the_best() -> None:
+    """A flat curve past its first pilot: by default the plan takes the cheapest scale of the
+    best prediction; with ``spend`` the largest affordable one predicted within the tolerance
+    of it (at most the extrapolation limit), of the same configuration."""
+    step = ((0, (0.40,)), (100, (0.506, 0.500)), (200, (0.501, 0.504)))
+    pts = [PilotPoint("s" if n else "", n, v, sd) for n, vals in step
+           for sd, v in enumerate(vals)]
+    cost = CostModel({"s": AugmenterCost("s", 3600.0)}, training_pairs_per_hour=900_000.0)
+    saved = plan(pts, cost, 1.0, weights={"": 1.0}, options=PlanOptions(bootstrap=0))
+    spent = plan(pts, cost, 1.0, weights={"": 1.0},
+                 options=PlanOptions(bootstrap=0, spend=True))
+    assert saved.scale <= 200 and spent.scale == pytest.approx(800, rel=0.01)
+    assert spent.augmenter == saved.augmenter
+    assert spent.predicted_metric >= saved.predicted_metric - 0.003
+    held = plan(pts, cost, 0.05, weights={"": 1.0}, options=PlanOptions(bootstrap=0, spend=True))
+    assert held.cost_gpu_hours <= 0.05 and held.scale < 800  # never past the budget
+
+
 def test_explanation_of_a_curve_still_rising() -> None:
     from planner.explain import _saturation
 
