@@ -257,7 +257,14 @@ def why(cell: dict[str, Any]) -> list[str]:
                    f"of {auto['n']:,}: the dev points did not show the gain the test split "
                    "shows")
     spare = cell["budget_hours"] - auto["hours"]
-    if spare > 0.1 * cell["budget_hours"] and auto["n"]:
+    top_pilot = max((n for a, n in auto["points"] if a == auto["augmenter"]), default=0)
+    if spare > 0.1 * cell["budget_hours"] and auto["n"] and top_pilot \
+            and math.isclose(auto["n"], 4 * top_pilot, rel_tol=0.01):
+        out.append(f"the autopilot left {spare:.3f} h of the budget unspent: its plan does not "
+                   f"extrapolate past 4x its largest pilot of {auto['augmenter']} "
+                   f"({top_pilot:,}), and the larger pilot that would lift that cap did not fit "
+                   "in what was left of the pilot share")
+    elif spare > 0.1 * cell["budget_hours"] and auto["n"]:
         out.append(f"the autopilot left {spare:.3f} h of the budget unspent: its plan "
                    f"predicted no dev gain from more than {auto['n']:,} queries of "
                    f"{auto['augmenter']} (predicted dev {auto['predicted_dev']:.4f}, measured "
@@ -299,7 +306,7 @@ def summary_lines(cells: list[dict[str, Any]]) -> list[str]:
         lines.append(f"| {name} | {auto['augmenter'] or '-'} n={auto['n']:,} | {top} | "
                      f"{auto['regret']:+.4f} | {n:.4f} | "
                      f"{'yes' if auto['regret'] <= 0.003 else 'no'} | "
-                     f"{every + ' h' if every else 'not recorded' if partial else 'this budget'}"
+                     f"{every if every else 'not recorded' if partial else 'this budget'}"
                      " |")
     ran = [c for c in cells if noise(c) is not None]
     unresolved = [c for c in ran if noise(c) > 0.003]
