@@ -147,8 +147,9 @@ def test_pilots_that_cost_the_whole_budget(setup: tuple[Path, Path], models_dir:
                                           tmp_path: Path) -> None:
     """The first points' training is priced at the retriever's latest recorded rate; when
     that rate is far faster than this run's (one recorded elsewhere), a budget whose share
-    buys their price but whose whole is spent once their training is measured (100 epochs:
-    tens of seconds against an evaluation of one). The autopilot stops adding points, says
+    buys their price but whose whole is spent once their training is measured (300 epochs:
+    minutes, against evaluations of a second, or of several on a busy machine, where the
+    zero-shot evaluation that prices them was timed). The autopilot stops adding points, says
     so, and still trains and reports a choice among the queries the pilots generated (it
     used to fail planning for a budget of nothing)."""
     import shutil
@@ -159,7 +160,7 @@ def test_pilots_that_cost_the_whole_budget(setup: tuple[Path, Path], models_dir:
     from engine.profiles import TrainingProfile
     from store import now
 
-    slow = replace(REQUEST, train=TrainConfig(epochs=100))  # training that outweighs the rest
+    slow = replace(REQUEST, train=TrainConfig(epochs=300))  # training that outweighs the rest
     for augs, scales in (((), (1,)), ((SMOL,), (24, 48))):  # its zero-shot and first points
         run_pilot(Store(setup[0]), _pilot_request(slow, augs, scales), models_dir=models_dir)
     shutil.copytree(setup[0], tmp_path / "store")  # the module's store keeps its true rate
