@@ -440,12 +440,10 @@ def _lift_cap(r: AutopilotRequest, cost: Any, result: Any,
     left buys more of it is stable only among the scales the plan may extrapolate to: a pilot
     at twice that largest scale moves the cap (and its queries serve the final run)."""
     limit = getattr(result, "saturation_limit", None)
-    if not result.scale or not limit or not math.isclose(result.scale, limit, rel_tol=0.01):
+    top = max((n for a, n in points if a == result.augmenter), default=0)
+    if not (result.scale and limit and top and math.isclose(result.scale, limit, rel_tol=0.01)):
         return None
     if _own_cost(r, cost, points).max_scale(result.augmenter, left) <= 1.01 * result.scale:
-        return None
-    top = max((n for a, n in points if a == result.augmenter), default=0)
-    if not top:
         return None
     return {"augmenter": result.augmenter, "strategy": result.strategy, "scale": 2 * top,
             "reason": f"the choice sits at the extrapolation cap ({result.scale:,} queries, "
@@ -483,9 +481,8 @@ def _final(store: Store, r: AutopilotRequest, result: Any, where: _Where,
 
 def _final_hours(store: Store, r: AutopilotRequest, result: Any, cost: Any,
                  report: AutopilotReport) -> float:
-    """Generation of the queries past the pilots' plus the final training: what the final run
-    costs. Its evaluations (dev, then test) are the report, which a fixed recipe's final model
-    needs as well; they are not charged to the budget."""
+    """Generation of the queries past the pilots' plus the final training. Its evaluations are
+    the report, which a fixed recipe's final model needs as well: not charged to the budget."""
     if result.scale == 0:
         return 0.0
     rows = [p for p in store.pilots(corpus=r.corpus, retriever=r.retriever, kind="synthetic")
