@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from engine.embed import unit_vectors
 from engine.quality.marks import RowMarks
@@ -243,11 +244,13 @@ def _rank_order(store: Store, corpus: str, rows: pa.Table, cand: np.ndarray) -> 
     created = rows.column("created_at").to_pylist()
     sample = rows.column("idx").to_pylist()
     uid = rows.column("uid").to_pylist()
-    run = rows.column("run_id").to_pylist()
-    first: dict[str, str] = {}
-    for r, c in zip(run, created, strict=True):
-        first[r or ""] = min(first.get(r or "", c or ""), c or "")
-    keys = [(first[run[k] or ""], run[k] or "", ordinal.get(pid[k], big), created[k] or "",
+    runs = pa.table({"run": pc.fill_null(rows.column("run_id"), ""),
+                     "created": pc.fill_null(rows.column("created_at"), "")})
+    starts = runs.group_by("run").aggregate([("created", "min")])
+    first = dict(zip(starts.column("run").to_pylist(), starts.column("created_min").to_pylist(),
+                     strict=True))
+    run = runs.column("run").to_pylist()
+    keys = [(first[run[k]], run[k], ordinal.get(pid[k], big), created[k] or "",
              sample[k] or 0, uid[k]) for k in cand]
     return np.asarray(sorted(range(cand.size), key=keys.__getitem__), np.int64)
 
