@@ -116,6 +116,7 @@ def run_cell(store: Store, corpus: str, retriever: str, augmenters: list[str],
             fresh_cache=True), models_dir=models_dir, on_event=_say)
     except AugplanError as exc:  # the share buys no pilot on this machine: that is the arm
         arms["autopilot"] = {"refused": exc.message, "hint": exc.hint or "",
+                             "need_hours": getattr(exc, "need_hours", None),
                              "augmenter": None, "n": 0, "hours": 0.0, "points": []}
         print(f"[{corpus} / {retriever}] autopilot refused: {exc}", file=sys.stderr,
               flush=True)
@@ -125,6 +126,8 @@ def run_cell(store: Store, corpus: str, retriever: str, augmenters: list[str],
                              "n": int(p["scale"]),
                              "hours": report.pilot_hours + report.final_hours,
                              "pilot_hours": report.pilot_hours, "points": report.points,
+                             "advance_hours": report.advance_hours,
+                             "every_candidate_hours": report.every_candidate_hours,
                              "predicted_dev": p["predicted"], "dev": report.dev_score,
                              "stopped": report.stopped, "warnings": report.warnings}
     if not _timed_training(store, retriever):  # no pilot trained (a refused autopilot)
@@ -293,20 +296,18 @@ def summary_lines(cells: list[dict[str, Any]]) -> list[str]:
         auto = arms["autopilot"]
         name = f"{cell['corpus']} / {cell['retriever']}, {cell['budget_hours']:g} h"
         top = f"{best}: {arms[best]['augmenter'] or '-'} n={arms[best]['n']:,}"
-        every = next((w.split("(a budget of ")[1].split(" at")[0]
-                      for w in auto.get("warnings", []) if "pilots every candidate" in w), None)
+        every = auto.get("every_candidate_hours")
         partial = any("not piloted" in w for w in auto.get("warnings", []))
         if "refused" in auto:
-            hint = auto.get("hint", "")
-            need = hint.split("at least ")[1].split(" ")[0] if "at least " in hint else None
-            lines.append(f"| {name} | refused (pilots need {need or '?'} h) | {top} | - | - "
-                         "| - | - |")
+            need = auto.get("need_hours")
+            lines.append(f"| {name} | refused (pilots need {f'{need:g}' if need else '?'} h) "
+                         f"| {top} | - | - | - | - |")
             continue
         n = noise(cell)
         lines.append(f"| {name} | {auto['augmenter'] or '-'} n={auto['n']:,} | {top} | "
                      f"{auto['regret']:+.4f} | {n:.4f} | "
                      f"{'yes' if auto['regret'] <= 0.003 else 'no'} | "
-                     f"{every if every else 'not recorded' if partial else 'this budget'}"
+                     f"{f'{every:g} h' if every else 'not recorded' if partial else 'this budget'}"
                      " |")
     ran = [c for c in cells if noise(c) is not None]
     unresolved = [c for c in ran if noise(c) > 0.003]

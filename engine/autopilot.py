@@ -13,7 +13,9 @@
    of the choice (the share of bootstrap draws in which it is within ``tolerance`` of the best
    option in contention, ``planner.Plan.stability``). Stop when it reaches ``stability`` (unless
    the choice sits at the plan's extrapolation cap while the budget buys more: then a pilot at
-   twice the chosen augmenter's largest scale lifts the cap), when
+   twice the chosen augmenter's largest scale lifts the cap; its queries are the final run's
+   if the choice holds, so their generation is an advance on the final run, paid from the
+   budget but not from the pilot share, and only its training and evaluation must fit), when
    the planner has no point left to ask for, or when the next point would overrun the pilot
    share. Otherwise measure the point the planner names (``Plan.next_pilot``: the largest
    expected cut in the regret of the current choice per device-hour, ``planner.value``) and
@@ -37,45 +39,27 @@ from pathlib import Path
 from typing import Any
 
 from engine import catalogue
-from engine.pilot import PilotRequest, TrainConfig, run_pilot
+from engine.autopilot_budget import (
+    FIRST_SCALES,
+    AutopilotRequest,
+    PilotsUnaffordable,
+    first_points,
+    training_rate,
+)
+from engine.pilot import PilotRequest, run_pilot
 from engine.splits import DEV, split_note
 from store import Store
 from store.errors import AugplanError
 
 Event = Callable[[str], None]
 
-#: first pilot scales tried, largest first, when none is given (never under two training
-#: batches): generating the initial points (this scale and twice it) must fit in the share
-FIRST_SCALES = (200, 100, 64)
-
-
-@dataclass(frozen=True)
-class AutopilotRequest:
-    corpus: str
-    retriever: str
-    augmenters: tuple[str, ...]
-    budget_hours: float
-    pilot_share: float = 0.25
-    device: str | None = None
-    first_scale: int | None = None  # None: the largest of FIRST_SCALES the share affords
-    seeds: tuple[int, ...] = (0, 1)
-    eval_mode: str = "nano"
-    nano_k: int = 10
-    stability: float = 0.9
-    tolerance: float = 0.003
-    max_points: int = 8  # points added by the loop, at most
-    final_seed: int = 100  # apart from the pilots' seeds: the final model is never a pilot point
-    # price every query the autopilot did not generate itself, even one the store holds (an
-    # equal-cost comparison of policies on a shared store); False: cached queries are free
-    fresh_cache: bool = False
-    train: TrainConfig = field(default_factory=TrainConfig)
-
 
 @dataclass
 class AutopilotReport:
     steps: list[dict[str, Any]] = field(default_factory=list)  # one per plan of the loop
     points: list[tuple[str, int]] = field(default_factory=list)  # (augmenter, scale) measured
-    pilot_hours: float = 0.0
+    pilot_hours: float = 0.0  # every pilot point's cost, the advance included
+    advance_hours: float = 0.0  # generation of cap-lifting pilots, paid outside the share
     final_hours: float = 0.0
     plan: dict[str, Any] = field(default_factory=dict)
     dev_score: float | None = None
@@ -84,6 +68,7 @@ class AutopilotReport:
     test_set: str = ""
     stopped: str = ""
     warnings: list[str] = field(default_factory=list)
+    every_candidate_hours: float | None = None  # the budget that pilots all, when some are not
 
 
 def _validate(store: Store, r: AutopilotRequest) -> None:
@@ -122,108 +107,6 @@ def _costs(store: Store, r: AutopilotRequest) -> Any:
                            hint="measure it: augplan bench --augmenter NAME")
     return inputs.model
 
-
-def _training_rate(store: Store, r: AutopilotRequest) -> float | None:
-    """Training pairs per hour of ``r.retriever``: its latest training profile (of the device,
-    when one is named), or one that names no retriever; None when none is recorded yet (another
-    retriever's rate says nothing of this one's)."""
-    from engine.profiles import TrainingProfile, stored_profiles
-
-    own = [p for p in stored_profiles(store) if isinstance(p, TrainingProfile)
-           and p.retriever in (r.retriever, "default")
-           and (r.device is None or p.device == r.device)]
-    return own[-1].pairs_per_hour if own else None
-
-
-def _start(store: Store, r: AutopilotRequest, pilot_cap: float, *, eval_hours: float = 0.0,
-           spent: float = 0.0, train_rate: float | None = None
-           ) -> tuple[int, tuple[str, ...], list[str]]:
-    """The first pilot scale and the candidates piloted: as given (every candidate's initial
-    points must fit in the pilot share), or every candidate at the largest informative scale
-    the share buys (at least two training batches; FIRST_SCALES), else the cheapest candidates
-    per query that it buys at such a scale. Returns (scale, piloted, warnings). Every candidate
-    needs a generation profile; a share that buys no informative pilot is refused.
-
-    A candidate's first points cost the generation of their queries and, once the zero-shot
-    point has measured what one evaluation on dev takes (``eval_hours``; ``spent``: what the
-    zero-shot point cost), an evaluation per point and seed, and their training at
-    ``train_rate`` pairs per hour (the retriever's training profile). Without a training rate
-    (no point of this retriever has trained on the device yet) training is left out and the
-    price is a floor."""
-    from engine.profiles import AugmenterProfile, stored_profiles
-
-    rates = {p.augmenter: p.queries_per_hour for p in stored_profiles(store)
-             if isinstance(p, AugmenterProfile) and (r.device is None or p.device == r.device)}
-    missing = [a for a in r.augmenters if a not in rates]
-    if missing:
-        raise AugplanError(f"--augmenters: no cost profile for {', '.join(missing)}"
-                           + (f" on device {r.device!r}" if r.device else ""),
-                           hint="measure it: augplan bench --augmenter NAME")
-    evals = 2 * len(r.seeds)  # two scales, every seed
-
-    # both scales, every seed, every epoch
-    train_hours = len(r.seeds) * 3 * r.train.epochs / train_rate if train_rate else 0.0
-
-    def hours(scale: int, augs: tuple[str, ...]) -> float:  # their initial points
-        return spent + sum(2 * scale / rates[a] + evals * eval_hours + scale * train_hours
-                           for a in augs)
-
-    def price(scale: int, augs: tuple[str, ...], each: str) -> str:
-        cost = f"{2 * scale} queries of {each} take {hours(scale, augs):.3g} hours to generate"
-        if eval_hours <= 0:
-            return cost
-        evaluations = (f"{evals} dev evaluations of {eval_hours * 3600:.0f} s each, timed on "
-                       f"the zero-shot point, which cost {spent:.3g} h")
-        if not train_rate:
-            return f"{cost} and evaluate, at least ({evaluations}; training not priced yet)"
-        return (f"{cost}, train and evaluate ({evaluations}; training at "
-                f"{train_rate / 3600:.3g} pairs/s, the latest rate recorded for {r.retriever})")
-
-    def hint(scale: int, augs: tuple[str, ...], also: str) -> str:
-        need = round_up(hours(scale, augs) / r.pilot_share)
-        return (f"raise --budget-gpu-hours to at least {need:g} (at --pilot-share "
-                f"{r.pilot_share:g}) or --pilot-share{also}")
-
-    informative = 2 * r.train.batch_size  # one batch is one step, at a warm-up rate of zero
-    if r.first_scale is not None:
-        if hours(r.first_scale, r.augmenters) > pilot_cap:
-            raise AugplanError(
-                f"a pilot share of {pilot_cap:.3g} device-hours cannot buy the smallest pilot: "
-                + price(r.first_scale, r.augmenters, "each candidate"),
-                hint=hint(r.first_scale, r.augmenters, ", or lower --first-scale"))
-        small = (f"the first pilot scale ({r.first_scale}) is under two training batches "
-                 f"({informative} pairs): such points barely train and say little")
-        warnings = [] if r.first_scale >= informative else [small]
-        return r.first_scale, r.augmenters, warnings
-    cheapest_first = tuple(sorted(r.augmenters, key=lambda a: -rates[a]))
-    scales = sorted({s for s in FIRST_SCALES if s >= informative} | {informative},
-                    reverse=True)
-    for k in range(len(cheapest_first), 0, -1):
-        for scale in scales:
-            if hours(scale, cheapest_first[:k]) <= pilot_cap:
-                left = cheapest_first[k:]
-                if not left:
-                    return scale, r.augmenters, []
-                every = round_up(hours(informative, r.augmenters) / r.pilot_share)
-                partial = (f"the pilot share ({pilot_cap:.3g} h) buys informative pilots of "
-                           f"{', '.join(cheapest_first[:k])} only; not piloted, so not "
-                           f"chosen: {', '.join(left)} (a budget of {every:g} h at "
-                           f"--pilot-share {r.pilot_share:g} pilots every candidate)")
-                return scale, cheapest_first[:k], [partial]
-    raise AugplanError(
-        f"a pilot share of {pilot_cap:.3g} device-hours cannot buy the smallest informative "
-        "pilot: " + price(informative, cheapest_first[:1],
-                          f"the cheapest candidate ({cheapest_first[0]})"),
-        hint=hint(informative, cheapest_first[:1], ""))
-
-
-def round_up(x: float, digits: int = 2) -> float:
-    """``x`` rounded up to ``digits`` significant digits (a budget that buys, not one a hair
-    short: 0.202 -> 0.21)."""
-    if x <= 0:
-        return 0.0
-    step = 10.0 ** (math.floor(math.log10(x)) - digits + 1)
-    return round(math.ceil(x / step - 1e-9) * step, 12)
 
 
 def _pilot_request(r: AutopilotRequest, augmenters: tuple[str, ...],
@@ -332,7 +215,7 @@ def run_autopilot(store: Store, r: AutopilotRequest, *, models_dir: Path | None 
     where = _Where(models_dir, cluster)
     _validate(store, r)
     pilot_cap = r.pilot_share * r.budget_hours
-    _start(store, r, pilot_cap)  # a share whose generation alone overruns: refused at once
+    first_points(store, r, pilot_cap)  # a share whose generation alone overruns: refused
     report = AutopilotReport(dev_set=split_note(store, f"{r.corpus}:{DEV}"))
     with store.sealed(r.corpus, "test"):
         # the zero-shot point first: it times an evaluation on dev, the pilots' largest cost
@@ -343,12 +226,12 @@ def run_autopilot(store: Store, r: AutopilotRequest, *, models_dir: Path | None 
         zero = _pilot_rows(store, r, [])
         per_eval = max((float(p["eval_seconds"]) for p in zero), default=0.0)
         spent = sum(float(p["train_seconds"]) + float(p["eval_seconds"]) for p in zero)
-        first, piloted, warnings = _start(store, r, pilot_cap, eval_hours=per_eval / 3600,
-                                          spent=spent / 3600,
-                                          train_rate=_training_rate(store, r))
-        r = replace(r, first_scale=first, augmenters=piloted)
-        report.warnings += warnings
-        for w in warnings:
+        start = first_points(store, r, pilot_cap, eval_hours=per_eval / 3600,
+                             spent=spent / 3600, train_rate=training_rate(store, r))
+        r = replace(r, first_scale=start.scale, augmenters=start.piloted)
+        report.warnings += start.warnings
+        report.every_candidate_hours = start.every_hours
+        for w in start.warnings:
             say(f"warning: {w}")
         say(f"starting pilots: zero-shot and {', '.join(r.augmenters)} at "
             f"{r.first_scale} and {2 * r.first_scale} queries on {report.dev_set}")
@@ -403,10 +286,13 @@ def _loop(store: Store, r: AutopilotRequest, cost: Any, pilot_cap: float,
                              "next": nxt.get("scale") and f"{nxt['augmenter']} n={nxt['scale']}"})
         say(f"choice {report.steps[-1]['choice']} (predicted {result.predicted_metric:.4f}, "
             f"stable in {100 * (result.stability or 0):.0f}% of refits); pilots spent "
-            f"{spent:.3g} of {pilot_cap:.3g} h")
+            f"{spent - report.advance_hours:.3g} of {pilot_cap:.3g} h"
+            + (f" (and {report.advance_hours:.3g} h advanced to the final run's queries)"
+               if report.advance_hours else ""))
         if spent_all:
             report.stopped = "the pilots spent the whole budget"
             return result
+        lift = None
         if (result.stability or 0) >= r.stability:
             lift = _lift_cap(r, cost, result, report.points, left)
             if lift is None:
@@ -418,19 +304,35 @@ def _loop(store: Store, r: AutopilotRequest, cost: Any, pilot_cap: float,
             return result
         aug, scale = nxt["augmenter"], int(nxt["scale"])
         have = max((n for a, n in report.points if a == aug), default=0)
-        extra = (_generation_hours(cost, aug, scale) - _generation_hours(cost, aug, have)
-                 + len(r.seeds) * scale * r.train.epochs / cost.training_pairs_per_hour
-                 + _eval_hours(store, r, report.points))
-        if spent + extra > pilot_cap:
-            report.stopped = (f"the next point ({aug} n={scale}, ~{extra:.3g} h) would overrun "
-                              "the pilot share")
+        gen = _generation_hours(cost, aug, scale) - _generation_hours(cost, aug, have)
+        fit = (len(r.seeds) * scale * r.train.epochs / cost.training_pairs_per_hour
+               + _eval_hours(store, r, report.points))
+        over = overrun(spent, report.advance_hours, gen, fit, advance=lift is not None,
+                       pilot_cap=pilot_cap, budget=r.budget_hours)
+        if over:
+            report.stopped = (f"the next point ({aug} n={scale}, ~{gen + fit:.3g} h"
+                              f"{f', of which {gen:.3g} h an advance' if lift else ''}) would "
+                              f"overrun the {over}")
             return result
         say(f"next pilot point: {aug} at {scale} queries ({nxt.get('reason', '')})")
         run_pilot(store, _pilot_request(r, (aug,), (scale,), strategy=nxt["strategy"]),
                   models_dir=where.models, on_event=say, cluster=where.cluster)
         report.points.append((aug, scale))
+        report.advance_hours += gen if lift else 0.0
     report.stopped = f"{r.max_points} points added"
     return result
+
+
+def overrun(spent: float, advanced: float, gen: float, fit: float, *, advance: bool,
+            pilot_cap: float, budget: float) -> str | None:
+    """What a next pilot point would overrun ("pilot share", "budget"), or None. ``spent``:
+    the pilots' hours so far, of which ``advanced`` went to queries of cap-lifting points;
+    the point costs ``gen`` hours of new queries and ``fit`` of training and evaluation. A
+    lifting point's queries are the final run's if the choice holds (``advance``): their
+    generation is paid from the budget, not the share; any other point's from the share."""
+    if spent - advanced + fit + (0.0 if advance else gen) > pilot_cap:
+        return "pilot share"
+    return "budget" if spent + gen + fit > budget else None
 
 
 def _lift_cap(r: AutopilotRequest, cost: Any, result: Any,
@@ -495,4 +397,5 @@ def _final_hours(store: Store, r: AutopilotRequest, result: Any, cost: Any,
     return gen + train / 3600
 
 
-__all__ = ["AutopilotReport", "AutopilotRequest", "pilot_hours", "run_autopilot"]
+__all__ = ["FIRST_SCALES", "AutopilotReport", "AutopilotRequest", "PilotsUnaffordable",
+           "pilot_hours", "run_autopilot"]

@@ -234,8 +234,7 @@ async def test_tui_autopilot(setup: tuple[Path, Path], models_dir: Path) -> None
 def test_first_points_are_informative_and_cheapest_first(tmp_path: Path) -> None:
     """Without --first-scale the first points are never under two training batches; when the
     pilot share cannot buy them for every candidate, the cheapest per query are piloted."""
-    from engine.autopilot import _start, round_up
-    from store.errors import AugplanError
+    from engine.autopilot_budget import PilotsUnaffordable, first_points, round_up
 
     store = Store(tmp_path / "s")
     toml = tmp_path / "p.toml"
@@ -244,18 +243,23 @@ def test_first_points_are_informative_and_cheapest_first(tmp_path: Path) -> None
     profiles.import_profiles(store, toml)
     r = AutopilotRequest(corpus="c", retriever="r", augmenters=("slow", "fast", "mid"),
                          budget_hours=1.0)
-    assert _start(store, r, 2.0) == (200, ("slow", "fast", "mid"), [])
-    scale, piloted, warnings = _start(store, r, 0.15)  # 128 queries: fast+mid 0.107 h, +slow 0.32
-    assert (scale, piloted) == (64, ("fast", "mid"))
+    every = first_points(store, r, 2.0)
+    assert (every.scale, every.piloted, every.warnings, every.every_hours) == (
+        200, ("slow", "fast", "mid"), [], None)
+    some = first_points(store, r, 0.15)  # 128 queries: fast+mid 0.107 h, +slow 0.32
+    assert (some.scale, some.piloted) == (64, ("fast", "mid"))
+    warnings = some.warnings
     assert "not piloted, so not chosen: slow" in warnings[0]
     # 128 queries of each: 0.32 h, over a share of 0.25
     assert "a budget of 1.3 h at --pilot-share 0.25 pilots every candidate" in warnings[0]
-    with pytest.raises(AugplanError, match="smallest informative pilot: 128 queries") as err:
-        _start(store, r, 0.01)
+    assert some.every_hours == 1.3  # the same figure, for reports that read it
+    with pytest.raises(PilotsUnaffordable, match="smallest informative pilot: 128 queries") as err:
+        first_points(store, r, 0.01)
     assert "at least 0.15 (at --pilot-share 0.25)" in str(err.value)  # 128/3600 h / 0.25
+    assert err.value.need_hours == 0.15 and err.value.exit_code == 2
     assert [round_up(x) for x in (0.202, 0.2, 0.0356, 1234.0)] == [0.21, 0.2, 0.036, 1300.0]
     # the first points' training is priced at the retriever's own rate, never another's
-    from engine.autopilot import _training_rate
+    from engine.autopilot_budget import training_rate
     from engine.profiles import TrainingProfile
 
     def rate(name: str, per_hour: float, when: str) -> None:
@@ -264,12 +268,12 @@ def test_first_points_are_informative_and_cheapest_first(tmp_path: Path) -> None
                                           max_seq_length=256, measured_at=when).to_row())
 
     rate("other", 1000.0, "2026-01-01T00:00:00+00:00")
-    assert _training_rate(store, r) is None
+    assert training_rate(store, r) is None
     rate("r", 7200.0, "2026-01-02T00:00:00+00:00")
     rate("r", 3600.0, "2026-01-03T00:00:00+00:00")  # the latest
-    assert _training_rate(store, r) == 3600.0
-    with_training = _start(store, r, 0.15, train_rate=3600.0)  # 2 seeds x 192 pairs: +0.107 h
-    assert with_training[:2] == (64, ("fast",))
+    assert training_rate(store, r) == 3600.0
+    with_training = first_points(store, r, 0.15, train_rate=3600.0)  # 2 x 192 pairs: +0.107 h
+    assert (with_training.scale, with_training.piloted) == (64, ("fast",))
 
 
 def test_a_choice_at_the_extrapolation_cap_asks_for_a_larger_pilot() -> None:
@@ -299,3 +303,21 @@ def test_a_choice_at_the_extrapolation_cap_asks_for_a_larger_pilot() -> None:
     assert "extrapolation cap" in lift["reason"]
     held = plan(points, cost, 0.05, weights={"c:dev": 1.0}, options=options)  # ~180 queries
     assert held.scale < 4 * 128 and _lift_cap(r, cost, held, mine, 0.05) is None
+
+
+def test_a_lifting_pilot_pays_its_queries_from_the_budget_not_the_share() -> None:
+    """A cap-lifting pilot's queries are an advance on the final run: only its training and
+    evaluation must fit in the pilot share; the budget must hold all of it. Any other point
+    pays its queries from the share, and the share ignores what earlier lifts advanced."""
+    from engine.autopilot import overrun
+
+    share = {"pilot_cap": 0.125, "budget": 0.5}
+    # 0.113 h spent, a point of 0.043 h of queries and 0.002 h of training and evaluation
+    assert overrun(0.113, 0.0, 0.043, 0.002, advance=False, **share) == "pilot share"
+    assert overrun(0.113, 0.0, 0.043, 0.002, advance=True, **share) is None
+    assert overrun(0.113, 0.0, 0.043, 0.02, advance=True, **share) == "pilot share"
+    assert overrun(0.113, 0.0, 0.40, 0.002, advance=True, **share) == "budget"
+    # after a lift that advanced 0.043 h: a second lift fits, a plain point still does not
+    assert overrun(0.158, 0.043, 0.086, 0.004, advance=True, **share) is None
+    assert overrun(0.158, 0.043, 0.086, 0.004, advance=False, **share) == "pilot share"
+    assert overrun(0.158, 0.043, 0.0, 0.004, advance=False, **share) is None

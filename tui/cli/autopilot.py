@@ -80,8 +80,9 @@ def autopilot(
     if as_json:
         out.print_json(json.dumps({
             "steps": report.steps, "points": report.points, "pilot_hours": report.pilot_hours,
-            "final_hours": report.final_hours, "plan": report.plan, "stopped": report.stopped,
-            "warnings": report.warnings,
+            "advance_hours": report.advance_hours, "final_hours": report.final_hours,
+            "plan": report.plan, "stopped": report.stopped, "warnings": report.warnings,
+            "every_candidate_hours": report.every_candidate_hours,
             "dev_set": report.dev_set, "dev_ndcg_at_10": report.dev_score,
             "test_set": report.test_set, "test_ndcg_at_10": report.test_score}))
         return
@@ -106,8 +107,10 @@ def _print_report(report: Any, title: str, budget: float, eval_mode: str) -> Non
         out.print(f"[yellow]warning:[/yellow] {w}", highlight=False, soft_wrap=True)
     out.print(f"points measured: {', '.join(f'{a} n={n}' for a, n in report.points)}",
               highlight=False, soft_wrap=True)
-    out.print(f"budget: pilots {report.pilot_hours:.3g} h, final run {report.final_hours:.3g} h "
-              f"of {budget:g} h", highlight=False)
+    advance = (f" (of which {report.advance_hours:.3g} h generated queries the final run "
+               "uses)" if report.advance_hours else "")
+    out.print(f"budget: pilots {report.pilot_hours:.3g} h{advance}, final run "
+              f"{report.final_hours:.3g} h of {budget:g} h", highlight=False, soft_wrap=True)
     choice = f"{p['augmenter']} at {p['scale']:,} queries" if p["scale"] else "zero-shot"
     out.print(f"choice: {choice}: predicted dev nDCG@10 {p['predicted']:.4f} "
               f"[{p['ci'][0]:.4f}, {p['ci'][1]:.4f}], measured {report.dev_score:.4f} on "
