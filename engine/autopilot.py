@@ -13,13 +13,15 @@
    of the choice (the share of bootstrap draws in which it is within ``tolerance`` of the best
    option in contention, ``planner.Plan.stability``). Stop when it reaches ``stability`` (unless
    the choice sits at the plan's extrapolation cap while the budget buys more: then a pilot at
-   twice the chosen augmenter's largest scale lifts the cap; its queries are the final run's
-   if the choice holds, so their generation is an advance on the final run, paid from the
-   budget but not from the pilot share, and only its training and evaluation must fit), when
+   twice the chosen augmenter's largest scale lifts the cap), when
    the planner has no point left to ask for, or when the next point would overrun the pilot
    share. Otherwise measure the point the planner names (``Plan.next_pilot``: the largest
    expected cut in the regret of the current choice per device-hour, ``planner.value``) and
-   refit. Only the autopilot's own points are read and paid for.
+   refit. Only the autopilot's own points are read and paid for. A point of the current
+   choice (its augmenter and strategy, at most its scale: a cap-lifting point, say) generates
+   queries the final run uses if the choice holds: their generation is an advance on the
+   final run, paid from the budget but not from the pilot share (only the point's training
+   and evaluation must fit there).
 3. **Final run**: the plan's queries (generated through the cache), the retriever trained on
    them, evaluated on dev; only then is the test split unsealed and the final model evaluated
    on it (full evaluation).
@@ -59,7 +61,7 @@ class AutopilotReport:
     steps: list[dict[str, Any]] = field(default_factory=list)  # one per plan of the loop
     points: list[tuple[str, int]] = field(default_factory=list)  # (augmenter, scale) measured
     pilot_hours: float = 0.0  # every pilot point's cost, the advance included
-    advance_hours: float = 0.0  # generation of cap-lifting pilots, paid outside the share
+    advance_hours: float = 0.0  # queries of the choice's own pilots, paid outside the share
     final_hours: float = 0.0
     plan: dict[str, Any] = field(default_factory=dict)
     dev_score: float | None = None
@@ -292,7 +294,6 @@ def _loop(store: Store, r: AutopilotRequest, cost: Any, pilot_cap: float,
         if spent_all:
             report.stopped = "the pilots spent the whole budget"
             return result
-        lift = None
         if (result.stability or 0) >= r.stability:
             lift = _lift_cap(r, cost, result, report.points, left)
             if lift is None:
@@ -307,18 +308,20 @@ def _loop(store: Store, r: AutopilotRequest, cost: Any, pilot_cap: float,
         gen = _generation_hours(cost, aug, scale) - _generation_hours(cost, aug, have)
         fit = (len(r.seeds) * scale * r.train.epochs / cost.training_pairs_per_hour
                + _eval_hours(store, r, report.points))
-        over = overrun(spent, report.advance_hours, gen, fit, advance=lift is not None,
+        ahead = ((aug, nxt["strategy"]) == (result.augmenter, result.strategy)
+                 and scale <= result.scale)  # queries the final run uses
+        over = overrun(spent, report.advance_hours, gen, fit, advance=ahead,
                        pilot_cap=pilot_cap, budget=r.budget_hours)
         if over:
             report.stopped = (f"the next point ({aug} n={scale}, ~{gen + fit:.3g} h"
-                              f"{f', of which {gen:.3g} h an advance' if lift else ''}) would "
+                              f"{f', of which {gen:.3g} h an advance' if ahead else ''}) would "
                               f"overrun the {over}")
             return result
         say(f"next pilot point: {aug} at {scale} queries ({nxt.get('reason', '')})")
         run_pilot(store, _pilot_request(r, (aug,), (scale,), strategy=nxt["strategy"]),
                   models_dir=where.models, on_event=say, cluster=where.cluster)
         report.points.append((aug, scale))
-        report.advance_hours += gen if lift else 0.0
+        report.advance_hours += gen if ahead else 0.0
     report.stopped = f"{r.max_points} points added"
     return result
 
@@ -326,10 +329,11 @@ def _loop(store: Store, r: AutopilotRequest, cost: Any, pilot_cap: float,
 def overrun(spent: float, advanced: float, gen: float, fit: float, *, advance: bool,
             pilot_cap: float, budget: float) -> str | None:
     """What a next pilot point would overrun ("pilot share", "budget"), or None. ``spent``:
-    the pilots' hours so far, of which ``advanced`` went to queries of cap-lifting points;
-    the point costs ``gen`` hours of new queries and ``fit`` of training and evaluation. A
-    lifting point's queries are the final run's if the choice holds (``advance``): their
-    generation is paid from the budget, not the share; any other point's from the share."""
+    the pilots' hours so far, of which ``advanced`` went to queries of the choice's own
+    points; the point costs ``gen`` hours of new queries and ``fit`` of training and
+    evaluation. A point of the current choice (its augmenter and strategy, at most its scale)
+    generates queries the final run uses if the choice holds (``advance``): their generation
+    is paid from the budget, not the share; any other point's from the share."""
     if spent - advanced + fit + (0.0 if advance else gen) > pilot_cap:
         return "pilot share"
     return "budget" if spent + gen + fit > budget else None

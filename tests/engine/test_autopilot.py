@@ -305,10 +305,11 @@ def test_a_choice_at_the_extrapolation_cap_asks_for_a_larger_pilot() -> None:
     assert held.scale < 4 * 128 and _lift_cap(r, cost, held, mine, 0.05) is None
 
 
-def test_a_lifting_pilot_pays_its_queries_from_the_budget_not_the_share() -> None:
-    """A cap-lifting pilot's queries are an advance on the final run: only its training and
-    evaluation must fit in the pilot share; the budget must hold all of it. Any other point
-    pays its queries from the share, and the share ignores what earlier lifts advanced."""
+def test_a_pilot_of_the_choice_pays_its_queries_from_the_budget_not_the_share() -> None:
+    """A pilot of the current choice (a cap-lifting one, say) generates queries the final run
+    uses: only its training and evaluation must fit in the pilot share; the budget must hold
+    all of it. Any other point pays its queries from the share, and the share ignores what
+    earlier such points advanced."""
     from engine.autopilot import overrun
 
     share = {"pilot_cap": 0.125, "budget": 0.5}
