@@ -103,9 +103,9 @@ def run_cell(store: Store, corpus: str, retriever: str, augmenters: list[str],
              budget: float, share: float, seeds: tuple[int, ...], first_scale: int | None,
              models_dir: Path | None, priced: dict[str, Any] | None = None) -> dict[str, Any]:
     """Every arm of one cell: its choice, hours and test scores. ``priced``: the arms of this
-    cell as the run that measured it priced them (same command); the fixed arms keep their n
-    and hours, so a rerun recomputes nothing although the store has since learned more (the
-    augmenters' acceptance rates, a training rate per training)."""
+    cell as the run that measured it priced them (same command, same machine); the fixed arms
+    keep their n and hours, so a rerun recomputes nothing although the store has since learned
+    more (the augmenters' acceptance rates, a training rate per training)."""
     arms: dict[str, dict[str, Any]] = {}
     t0 = time.perf_counter()
     print(f"[{corpus} / {retriever}] autopilot", file=sys.stderr, flush=True)
@@ -459,6 +459,7 @@ def _run(args: argparse.Namespace) -> int:
         prepare(store, corpus, augmenters, args.data, args.models_dir)
         for retriever in retrievers:
             before = next((c["arms"] for c in earlier if c.get("command") == command
+                           and c.get("machine") == machine()  # hours of this machine only
                            and (c["corpus"], c["retriever"]) == (corpus, retriever)
                            and float(c["budget_hours"]) == args.budget_hours), None)
             cell = run_cell(store, corpus, retriever, augmenters, args.budget_hours,

@@ -1,0 +1,51 @@
+"""bench/outcome.py's summary: the regret, its standard error from the seeds, and the budgets
+the autopilot reported (the one that pilots every candidate, the one a refusal names), read
+from the report's fields."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _outcome() -> Any:
+    spec = importlib.util.spec_from_file_location("outcome_bench", ROOT / "bench" / "outcome.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _cell(corpus: str, auto: dict[str, Any], best: dict[str, Any]) -> dict[str, Any]:
+    return {"corpus": corpus, "retriever": "static-minilm", "budget_hours": 0.5,
+            "best": "smallest", "arms": {"autopilot": auto, "smallest": best}}
+
+
+def test_summary_reads_the_reported_budgets_and_the_regret_noise() -> None:
+    outcome = _outcome()
+    best = {"augmenter": "smollm2-135m", "n": 1500, "half_range": 0.003, "regret": 0.0}
+    partial = _cell("scifact", {
+        "augmenter": "gemma3-270m", "n": 1600, "half_range": 0.004, "regret": 0.0021,
+        "warnings": [("the pilot share buys informative pilots of a, b only; not piloted, "
+                     "so not chosen: c (wording that may change)")],
+        "every_candidate_hours": 0.83}, best)
+    refused = _cell("nfcorpus", {"refused": "cannot buy", "hint": "any wording",
+                                 "need_hours": 0.36, "augmenter": None, "n": 0}, best)
+    behind = _cell("scifact", {"augmenter": "gemma3-270m", "n": 800, "half_range": 0.019,
+                               "regret": 0.0266, "warnings": [],
+                               "every_candidate_hours": None}, best)
+    assert outcome.noise(partial) == pytest.approx(0.005)  # 0.004 and 0.003 in quadrature
+    assert outcome.noise(refused) is None
+    rows = [line for line in outcome.summary_lines([partial, refused, behind])
+            if line.startswith(("| scifact", "| nfcorpus"))]
+    assert rows[0] == ("| scifact / static-minilm, 0.5 h | gemma3-270m n=1,600 | smallest: "
+                       "smollm2-135m n=1,500 | +0.0021 | 0.0050 | yes | 0.83 h |")
+    assert "refused (pilots need 0.36 h)" in rows[1]
+    assert rows[2].endswith("| +0.0266 | 0.0192 | no | this budget |")
+    text = "\n".join(outcome.summary_lines([partial, refused, behind]))
+    assert "In 2 of the 2 cells where the autopilot ran" in text
