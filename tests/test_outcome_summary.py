@@ -28,19 +28,23 @@ def _cell(corpus: str, auto: dict[str, Any], best: dict[str, Any]) -> dict[str, 
 
 def test_summary_reads_the_reported_budgets_and_the_regret_noise() -> None:
     outcome = _outcome()
-    best = {"augmenter": "smollm2-135m", "n": 1500, "half_range": 0.003, "regret": 0.0}
+    best = {"augmenter": "smollm2-135m", "n": 1500, "test": [0.4655, 0.4715], "regret": 0.0}
     partial = _cell("scifact", {
-        "augmenter": "gemma3-270m", "n": 1600, "half_range": 0.004, "regret": 0.0021,
+        "augmenter": "gemma3-270m", "n": 1600, "test": [0.466, 0.474], "regret": 0.0021,
         "warnings": [("the pilot share buys informative pilots of a, b only; not piloted, "
                      "so not chosen: c (wording that may change)")],
         "every_candidate_hours": 0.83}, best)
     refused = _cell("nfcorpus", {"refused": "cannot buy", "hint": "any wording",
                                  "need_hours": 0.36, "augmenter": None, "n": 0}, best)
-    behind = _cell("scifact", {"augmenter": "gemma3-270m", "n": 800, "half_range": 0.019,
+    behind = _cell("scifact", {"augmenter": "gemma3-270m", "n": 800, "test": [0.423, 0.461],
                                "regret": 0.0266, "warnings": [],
                                "every_candidate_hours": None}, best)
     assert outcome.noise(partial) == pytest.approx(0.005)  # 0.004 and 0.003 in quadrature
     assert outcome.noise(refused) is None
+    # more seeds: the sample standard deviation over their square root, not the half-range
+    assert outcome.std_error({"test": [0.44, 0.45, 0.46, 0.47]}) == pytest.approx(
+        0.012910 / 2, abs=1e-6)
+    assert outcome.std_error({"test": [0.44]}) == 0.0
     rows = [line for line in outcome.summary_lines([partial, refused, behind])
             if line.startswith(("| scifact", "| nfcorpus"))]
     assert rows[0] == ("| scifact / static-minilm, 0.5 h | gemma3-270m n=1,600 | smallest: "
