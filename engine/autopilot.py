@@ -110,7 +110,6 @@ def _costs(store: Store, r: AutopilotRequest) -> Any:
     return inputs.model
 
 
-
 def _pilot_request(r: AutopilotRequest, augmenters: tuple[str, ...],
                    scales: tuple[int, ...], **kw: Any) -> PilotRequest:
     return PilotRequest(corpus=r.corpus, retriever=r.retriever, augmenters=augmenters,
