@@ -342,12 +342,13 @@ def plot(cell: dict[str, Any], path: Path) -> None:
 
     names = _scored(cell["arms"])
     means = [cell["arms"][k]["mean"] for k in names]
-    errs = [cell["arms"][k]["half_range"] for k in names]
+    errs = [std_error(cell["arms"][k]) for k in names]
     fig, ax = plt.subplots(figsize=(7, 3.2), dpi=110)
     colours = ["#1f77b4" if k == "autopilot" else "#999999" for k in names]
     ax.bar(names, means, yerr=errs, color=colours, capsize=4)
-    low = min(means) - 3 * max(max(errs), 0.003)
-    ax.set_ylim(max(0.0, low), max(means) + 3 * max(max(errs), 0.003))
+    low = max(0.0, min(means) - 3 * max(max(errs), 0.003))
+    high = max(m + e for m, e in zip(means, errs, strict=True))
+    ax.set_ylim(low, high + 0.25 * (high - low))  # room for the two-line labels
     ax.set_ylabel("test nDCG@10")
     ax.set_title(f"{cell['corpus']} / {cell['retriever']}: {cell['budget_hours']:g} "
                  "device-hours per arm")
@@ -366,7 +367,9 @@ def write_doc(cells: list[dict[str, Any]], doc: Path, img: Path, command: str) -
              "trained point is cached, so a rerun recomputes nothing). Each arm spends at most "
              "the same budget in hours of this machine; the final retriever of each arm is "
              "trained with two seeds (or the number a cell names) and evaluated in full on "
-             "the test split (cells: mean, ± half the seed range). The autopilot chose on the dev split with the test split "
+             "the test split (cells: mean ± its standard error over the seeds, which for two "
+             "seeds is half their range; the verdict's seed spread is the largest half-range "
+             "of a cell's arms). The autopilot chose on the dev split with the test split "
              "sealed.")
     lines = ["# Outcome: does following the plan win?", "", intro, "", "```bash", command,
              "```", ""]
@@ -390,8 +393,7 @@ def write_doc(cells: list[dict[str, Any]], doc: Path, img: Path, command: str) -
                 "the run that measured it (points already in the store are reused, not "
                 "timed).")
         k = len(cell["arms"][cell["best"]]["test"])
-        head += (f" Final trainings: {k} seeds per arm (± half their range; the summary's "
-                 "standard error is from their standard deviation)." if k != 2 else "")
+        head += f" Final trainings: {k} seeds per arm." if k != 2 else ""
         head += (f" Code: {cell['code']}." if cell.get("code")
                  else " Code: not recorded (measured before cells recorded it).")
         if cell.get("command") != command:
@@ -409,7 +411,7 @@ def write_doc(cells: list[dict[str, Any]], doc: Path, img: Path, command: str) -
             hours = f"{a['hours']:.3f}" + (f" (over by {over:.3f})" if over > 1e-3 else "")
             lines.append(f"| {k}{' (best)' if k == cell['best'] else ''} | "
                          f"{a['augmenter'] or '-'} | {a['n']:,} | {hours} | "
-                         f"{a['mean']:.4f} ±{a['half_range']:.4f} | {a['regret']:+.4f} |")
+                         f"{a['mean']:.4f} ±{std_error(a):.4f} | {a['regret']:+.4f} |")
         auto = cell["arms"]["autopilot"]
         summary = (f"Autopilot: refused: {auto['refused']}" if "refused" in auto else
                    f"Autopilot: {len(auto['points'])} pilot points "
@@ -437,8 +439,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="default: the autopilot's own choice")
     ap.add_argument("--seeds", default="0,1", help="the autopilot's pilots' seeds")
     ap.add_argument("--final-seeds", default=None,
-                    help="seeds of every arm's final training (default: --seeds); more seeds "
-                    "resolve the regret more finely where training is cheap")
+                    help="seeds of every arm's final training, e.g. 0-89 (default: --seeds); "
+                    "more seeds resolve the regret more finely where training is cheap")
     ap.add_argument("--store", type=Path, default=Path.home() / ".augplan" / "outcome-store")
     ap.add_argument("--models-dir", type=Path, default=None)
     ap.add_argument("--data", type=Path, default=None)
@@ -461,8 +463,8 @@ def _run(args: argparse.Namespace) -> int:
     corpora = args.corpus or ["scifact", "nfcorpus"]
     retrievers = args.retriever or ["static-minilm", "minilm-l6"]
     augmenters = [a.strip() for a in args.augmenters.split(",") if a.strip()]
-    seeds = tuple(int(s) for s in args.seeds.split(","))
-    final_seeds = tuple(int(s) for s in args.final_seeds.split(",")) if args.final_seeds else None
+    seeds = seed_list(args.seeds)
+    final_seeds = seed_list(args.final_seeds) if args.final_seeds else None
     run = ("python bench/outcome.py " + " ".join(
         [*(f"--corpus {c}" for c in corpora), *(f"--retriever {r}" for r in retrievers),
          f"--augmenters {','.join(augmenters)}", f"--budget-hours {args.budget_hours:g}",
@@ -494,6 +496,19 @@ def _run(args: argparse.Namespace) -> int:
                                  + "\n")
     write_doc(merge(earlier, cells), args.doc, args.doc.parent / "img", command)
     return 0
+
+
+def seed_list(text: str) -> tuple[int, ...]:
+    """Seeds from ``--seeds`` / ``--final-seeds``: numbers and ranges, "0,1" or "0-89"."""
+    out: list[int] = []
+    for part in text.split(","):
+        first, _, last = part.strip().partition("-")
+        try:
+            out += range(int(first), int(last or first) + 1)
+        except ValueError:
+            raise AugplanError(f"seeds {text!r}: give numbers and ranges, e.g. 0,1 or 0-89") \
+                from None
+    return tuple(out)
 
 
 def merge(earlier: list[dict[str, Any]], cells: list[dict[str, Any]]) -> list[dict[str, Any]]:

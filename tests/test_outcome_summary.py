@@ -53,3 +53,13 @@ def test_summary_reads_the_reported_budgets_and_the_regret_noise() -> None:
     assert rows[2].endswith("| +0.0266 | 0.0192 | no | this budget |")
     text = "\n".join(outcome.summary_lines([partial, refused, behind]))
     assert "In 2 of the 2 cells where the autopilot ran" in text
+
+
+def test_seed_lists_take_ranges() -> None:
+    from store.errors import AugplanError
+
+    outcome = _outcome()
+    assert outcome.seed_list("0,1") == (0, 1)
+    assert outcome.seed_list("0-3,7") == (0, 1, 2, 3, 7)
+    with pytest.raises(AugplanError, match="seeds 'a-b'"):
+        outcome.seed_list("a-b")
