@@ -1,4 +1,4 @@
-"""bench/outcome.py's summary: the regret, its standard error from the seeds, and the budgets
+"""bench/outcome_doc.py's summary: the regret, its standard error from the seeds, and the budgets
 the autopilot reported (the one that pilots every candidate, the one a refusal names), read
 from the report's fields."""
 
@@ -13,8 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _outcome() -> Any:
-    spec = importlib.util.spec_from_file_location("outcome_bench", ROOT / "bench" / "outcome.py")
+def _bench(name: str) -> Any:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -27,7 +27,7 @@ def _cell(corpus: str, auto: dict[str, Any], best: dict[str, Any]) -> dict[str, 
 
 
 def test_summary_reads_the_reported_budgets_and_the_regret_noise() -> None:
-    outcome = _outcome()
+    outcome = _bench("outcome_doc")
     best = {"augmenter": "smollm2-135m", "n": 1500, "test": [0.4655, 0.4715], "regret": 0.0}
     partial = _cell("scifact", {
         "augmenter": "gemma3-270m", "n": 1600, "test": [0.466, 0.474], "regret": 0.0021,
@@ -58,7 +58,7 @@ def test_summary_reads_the_reported_budgets_and_the_regret_noise() -> None:
 def test_seed_lists_take_ranges() -> None:
     from store.errors import AugplanError
 
-    outcome = _outcome()
+    outcome = _bench("outcome")
     assert outcome.seed_list("0,1") == (0, 1)
     assert outcome.seed_list("0-3,7") == (0, 1, 2, 3, 7)
     with pytest.raises(AugplanError, match="seeds 'a-b'"):
