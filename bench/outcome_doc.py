@@ -61,6 +61,11 @@ def why(cell: dict[str, Any]) -> list[str]:
         out.append(f"the best arm's augmenter ({top['augmenter']}) was piloted, but on dev the "
                    f"plan did not predict it ahead of {auto['augmenter'] or 'zero-shot'}: the "
                    "dev points did not show the gain the test split shows")
+    elif top["augmenter"] == auto["augmenter"] and top["n"] > auto["n"] \
+            and auto["hours"] >= 0.9 * cell["budget_hours"]:
+        out.append(f"the best arm is the autopilot's augmenter at {top['n']:,} queries, with "
+                   f"the whole budget: the autopilot's pilots took {auto['pilot_hours']:.3f} h "
+                   f"of it, so its final run bought {auto['n']:,}")
     elif top["augmenter"] == auto["augmenter"] and top["n"] > auto["n"]:
         out.append(f"the best arm is the autopilot's augmenter at {top['n']:,} queries instead "
                    f"of {auto['n']:,}: the dev points did not show the gain the test split "

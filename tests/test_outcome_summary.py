@@ -63,3 +63,19 @@ def test_seed_lists_take_ranges() -> None:
     assert outcome.seed_list("0-3,7") == (0, 1, 2, 3, 7)
     with pytest.raises(AugplanError, match="seeds 'a-b'"):
         outcome.seed_list("a-b")
+
+
+def test_why_names_the_pilots_cost_when_the_budget_was_spent() -> None:
+    """The autopilot chose the best arm's augmenter and spent the budget, but at fewer queries:
+    the reason given is what its pilots cost, not the dev curve."""
+    doc = _bench("outcome_doc")
+    best = {"augmenter": "smollm2-135m", "n": 540, "test": [0.212, 0.213], "regret": 0.0}
+    auto = {"augmenter": "smollm2-135m", "n": 455, "test": [0.207, 0.208], "regret": 0.0051,
+            "hours": 0.199, "pilot_hours": 0.078, "points": [("smollm2-135m", 128)],
+            "predicted_dev": 0.24, "dev": 0.196}
+    cell = {**_cell("nfcorpus", auto, best), "budget_hours": 0.2, "pilot_share": 0.5}
+    assert doc.why(cell) == [("the best arm is the autopilot's augmenter at 540 queries, with "
+                              "the whole budget: the autopilot's pilots took 0.078 h of it, so "
+                              "its final run bought 455")]
+    cell["arms"]["autopilot"] = {**auto, "hours": 0.1}  # half the budget left unspent
+    assert "did not show the gain" in doc.why(cell)[0]
