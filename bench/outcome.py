@@ -109,10 +109,10 @@ def run_cell(store: Store, corpus: str, retriever: str, augmenters: list[str],
     """Every arm of one cell: its choice, hours and test scores. ``seeds``: the autopilot's
     pilots'; ``final_seeds`` (default: ``seeds``): every arm's final training's, the autopilot's
     choice included (its own final model, trained apart from both, is its dev score and
-    report). ``priced``: the arms of this
-    cell as the run that measured it priced them (same command, same machine); the fixed arms
-    keep their n and hours, so a rerun recomputes nothing although the store has since learned
-    more (the augmenters' acceptance rates, a training rate per training)."""
+    report). ``priced``: the arms of this cell as the run that measured it priced them (same
+    command, same machine); the fixed arms keep their n and hours, so a rerun recomputes
+    nothing although the store has since learned more (the augmenters' acceptance rates, a
+    training rate per training)."""
     arms: dict[str, dict[str, Any]] = {}
     t0 = time.perf_counter()
     print(f"[{corpus} / {retriever}] autopilot", file=sys.stderr, flush=True)

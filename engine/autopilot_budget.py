@@ -39,7 +39,6 @@ class AutopilotRequest:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
-
 class PilotsUnaffordable(AugplanError):
     """The pilot share buys no informative pilot. ``need_hours``: the budget (at the request's
     pilot share) that buys the first points the message prices."""
