@@ -134,7 +134,6 @@ def run_cell(store: Store, corpus: str, retriever: str, augmenters: list[str],
                              "hours": report.pilot_hours + report.final_hours,
                              "pilot_hours": report.pilot_hours, "points": report.points,
                              "advance_hours": report.advance_hours,
-                             "idle_hours": report.idle_hours,
                              "every_candidate_hours": report.every_candidate_hours,
                              "predicted_dev": p["predicted"], "dev": report.dev_score,
                              "stopped": report.stopped, "warnings": report.warnings}

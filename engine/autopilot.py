@@ -21,9 +21,7 @@
    choice (its augmenter and strategy, at most its scale: a cap-lifting point, say) generates
    queries the final run uses if the choice holds: their generation is an advance on the
    final run, paid from the budget but not from the pilot share (only the point's training
-   and evaluation must fit there). A choice at the cap leaves budget unspent; a cap-lifting
-   point whose training and evaluation fit in that idle budget is bought even past the share,
-   since the final run can still buy the choice after it.
+   and evaluation must fit there).
 3. **Final run**: the plan's queries (generated through the cache), the retriever trained on
    them, evaluated on dev; only then is the test split unsealed and the final model evaluated
    on it (full evaluation).
@@ -64,8 +62,6 @@ class AutopilotReport:
     points: list[tuple[str, int]] = field(default_factory=list)  # (augmenter, scale) measured
     pilot_hours: float = 0.0  # every pilot point's cost, the advance included
     advance_hours: float = 0.0  # queries of the choice's own pilots, paid outside the share
-    idle_hours: float = 0.0  # cap-lifting pilots' training and evaluation past the share,
-    # paid from the budget the capped choice left unspent
     final_hours: float = 0.0
     plan: dict[str, Any] = field(default_factory=dict)
     dev_score: float | None = None
@@ -297,13 +293,12 @@ def _loop(store: Store, r: AutopilotRequest, cost: Any, pilot_cap: float,
         if spent_all:
             report.stopped = "the pilots spent the whole budget"
             return result
-        idle = 0.0  # what the choice leaves unspent while it sits at the cap
         if (result.stability or 0) >= r.stability:
             lift = _lift_cap(r, cost, result, report.points, left)
             if lift is None:
                 report.stopped = f"the choice is stable (>= {r.stability:.0%} of refits)"
                 return result
-            nxt, idle = lift, max(0.0, left - result.cost_gpu_hours)
+            nxt = lift
         if not nxt.get("scale"):
             report.stopped = "the planner asks for no further point"
             return result
@@ -315,20 +310,13 @@ def _loop(store: Store, r: AutopilotRequest, cost: Any, pilot_cap: float,
         ahead = ((aug, nxt["strategy"]) == (result.augmenter, result.strategy)
                  and scale <= result.scale)  # queries the final run uses
         over = overrun(spent, report.advance_hours, gen, fit, advance=ahead,
-                       pilot_cap=pilot_cap, budget=r.budget_hours, idle=idle)
+                       pilot_cap=pilot_cap, budget=r.budget_hours)
         if over:
             report.stopped = (f"the next point ({aug} n={scale}, ~{gen + fit:.3g} h"
                               f"{f', of which {gen:.3g} h an advance' if ahead else ''}) would "
-                              f"overrun the {over}"
-                              + (f" and the {idle:.3g} h the capped choice leaves unspent"
-                                 if idle and over == "pilot share" else ""))
+                              f"overrun the {over}")
             return result
         say(f"next pilot point: {aug} at {scale} queries ({nxt.get('reason', '')})")
-        if overrun(spent, report.advance_hours, gen, fit, advance=ahead, pilot_cap=pilot_cap,
-                   budget=r.budget_hours):  # only the idle budget buys it
-            report.idle_hours += fit + (0.0 if ahead else gen)
-            say(f"its training and evaluation are paid from the {idle:.3g} h of the budget "
-                "that the capped choice leaves unspent, not from the pilot share")
         run_pilot(store, _pilot_request(r, (aug,), (scale,), strategy=nxt["strategy"]),
                   models_dir=where.models, on_event=say, cluster=where.cluster)
         report.points.append((aug, scale))
@@ -338,20 +326,14 @@ def _loop(store: Store, r: AutopilotRequest, cost: Any, pilot_cap: float,
 
 
 def overrun(spent: float, advanced: float, gen: float, fit: float, *, advance: bool,
-            pilot_cap: float, budget: float, idle: float = 0.0) -> str | None:
+            pilot_cap: float, budget: float) -> str | None:
     """What a next pilot point would overrun ("pilot share", "budget"), or None. ``spent``:
     the pilots' hours so far, of which ``advanced`` went to queries of the choice's own
     points; the point costs ``gen`` hours of new queries and ``fit`` of training and
     evaluation. A point of the current choice (its augmenter and strategy, at most its scale)
     generates queries the final run uses if the choice holds (``advance``): their generation
-    is paid from the budget, not the share; any other point's from the share.
-
-    ``idle``: the budget the current choice leaves unspent because it sits at the
-    extrapolation cap (a cap-lifting point's). A point whose own cost outside the advance fits
-    in it may overrun the share: the final run can still buy the current choice after it, so
-    it costs the final run nothing, and it is the only way that budget reaches the final run."""
-    own = fit + (0.0 if advance else gen)
-    if spent - advanced + own > pilot_cap and own > idle:
+    is paid from the budget, not the share; any other point's from the share."""
+    if spent - advanced + fit + (0.0 if advance else gen) > pilot_cap:
         return "pilot share"
     return "budget" if spent + gen + fit > budget else None
 

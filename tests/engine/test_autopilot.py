@@ -330,18 +330,3 @@ def test_a_pilot_of_the_choice_pays_its_queries_from_the_budget_not_the_share() 
     assert overrun(0.158, 0.043, 0.086, 0.004, advance=True, **share) is None
     assert overrun(0.158, 0.043, 0.086, 0.004, advance=False, **share) == "pilot share"
     assert overrun(0.158, 0.043, 0.0, 0.004, advance=False, **share) is None
-
-
-def test_a_cap_lifting_pilot_may_spend_what_the_capped_choice_leaves_unspent() -> None:
-    """The first points overran the share (0.135 of 0.125 h) and the choice sits at the cap,
-    costing 0.108 of the 0.365 h left: a lift whose training and evaluation (0.069 h) fit in
-    the 0.257 h it leaves unspent is bought, since the final run can still buy the choice
-    after it; one that does not fit, or a point of another augmenter's queries, is not."""
-    from engine.autopilot import overrun
-
-    share = {"pilot_cap": 0.125, "budget": 0.5}
-    assert overrun(0.135, 0.0, 0.027, 0.069, advance=True, **share) == "pilot share"
-    assert overrun(0.135, 0.0, 0.027, 0.069, advance=True, idle=0.257, **share) is None
-    assert overrun(0.135, 0.0, 0.027, 0.069, advance=True, idle=0.06, **share) == "pilot share"
-    assert overrun(0.135, 0.0, 0.2, 0.069, advance=False, idle=0.257, **share) == "pilot share"
-    assert overrun(0.135, 0.0, 0.3, 0.069, advance=True, idle=0.257, **share) == "budget"

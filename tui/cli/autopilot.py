@@ -80,8 +80,7 @@ def autopilot(
     if as_json:
         out.print_json(json.dumps({
             "steps": report.steps, "points": report.points, "pilot_hours": report.pilot_hours,
-            "advance_hours": report.advance_hours, "idle_hours": report.idle_hours,
-            "final_hours": report.final_hours,
+            "advance_hours": report.advance_hours, "final_hours": report.final_hours,
             "plan": report.plan, "stopped": report.stopped, "warnings": report.warnings,
             "every_candidate_hours": report.every_candidate_hours,
             "dev_set": report.dev_set, "dev_ndcg_at_10": report.dev_score,
@@ -108,12 +107,8 @@ def _print_report(report: Any, title: str, budget: float, eval_mode: str) -> Non
         out.print(f"[yellow]warning:[/yellow] {w}", highlight=False, soft_wrap=True)
     out.print(f"points measured: {', '.join(f'{a} n={n}' for a, n in report.points)}",
               highlight=False, soft_wrap=True)
-    parts = ([f"{report.advance_hours:.3g} h generated queries the final run uses"]
-             if report.advance_hours else [])
-    if report.idle_hours:
-        parts.append(f"{report.idle_hours:.3g} h lifted the extrapolation cap with budget the "
-                     "capped choice left unspent")
-    advance = f" (of which {'; '.join(parts)})" if parts else ""
+    advance = (f" (of which {report.advance_hours:.3g} h generated queries the final run "
+               "uses)" if report.advance_hours else "")
     out.print(f"budget: pilots {report.pilot_hours:.3g} h{advance}, final run "
               f"{report.final_hours:.3g} h of {budget:g} h", highlight=False, soft_wrap=True)
     choice = f"{p['augmenter']} at {p['scale']:,} queries" if p["scale"] else "zero-shot"
