@@ -176,7 +176,7 @@ def test_pilots_that_cost_the_whole_budget(setup: tuple[Path, Path], models_dir:
         if measured > 1.01 * floor:  # the case under test: the points' training is on top
             break
     else:
-        pytest.fail(f"1200 epochs of the first points ({measured:.4g} h) do not outweigh "
+        pytest.fail(f"{epochs} epochs of the first points ({measured:.4g} h) do not outweigh "
                     f"their priced evaluations ({floor:.4g} h)")
     budget = (floor + measured) / 2
     tight = replace(slow, pilot_share=min(floor * (1 + 1e-6) / budget, 0.999),
