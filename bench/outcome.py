@@ -84,18 +84,42 @@ def costs(store: Store, corpus: str, retriever: str) -> Any:
 
 
 def final(store: Store, corpus: str, retriever: str, augmenter: str | None, n: int,
-          seeds: tuple[int, ...], models_dir: Path | None) -> list[float]:
-    """Test nDCG@10 of the retriever trained on the first n accepted queries, per seed."""
+          seeds: tuple[int, ...], models_dir: Path | None) -> tuple[list[float], float | None]:
+    """Test nDCG@10 of the retriever trained on the first n accepted queries, per seed, and
+    what one final training and its test evaluation took (seconds, mean over the seeds, as
+    the store recorded them; None for zero-shot, which trains nothing)."""
     if not augmenter or n == 0:
         request = PilotRequest(corpus=corpus, retriever=retriever, augmenters=(), seeds=(0,),
                                evals=(f"{corpus}:test",), eval_mode="full", human=False)
         rep = run_pilot(store, request, models_dir=models_dir, on_event=_say)
-        return [p["ndcg_at_10"] for p in rep.points if p["kind"] == "zero-shot"]
+        return [p["ndcg_at_10"] for p in rep.points if p["kind"] == "zero-shot"], None
     request = PilotRequest(corpus=corpus, retriever=retriever, augmenters=(augmenter,),
                            scales=(n,), seeds=seeds, evals=(f"{corpus}:test",),
                            eval_mode="full", human=False)
     rep = run_pilot(store, request, models_dir=models_dir, on_event=_say)
-    return [p["ndcg_at_10"] for p in rep.points if p["kind"] == "synthetic"]
+    points = [p for p in rep.points if p["kind"] == "synthetic"]
+    return [p["ndcg_at_10"] for p in points], _seconds(points)
+
+
+def _seconds(points: list[dict[str, Any]]) -> float | None:
+    took = [p["train_seconds"] + p["eval_seconds"] for p in points
+            if p.get("train_seconds") is not None and p.get("eval_seconds") is not None]
+    return sum(took) / len(took) if took else None
+
+
+def backfill_seconds(store: Store, cells: list[dict[str, Any]]) -> None:
+    """Cells of earlier runs measured before arms recorded their final trainings' seconds get
+    them from the store's own record of those points (same corpus, retriever, augmenter, n and
+    test split)."""
+    for cell in cells:
+        test = f"{cell['corpus']}:test"
+        todo = [arm for arm in cell["arms"].values()
+                if "seconds" not in arm and "refused" not in arm and arm.get("augmenter")]
+        points = store.pilots(corpus=cell["corpus"], retriever=cell["retriever"],
+                              kind="synthetic") if todo else []
+        for arm in todo:
+            arm["seconds"] = _seconds([p for p in points if (p["augmenter"], p["scale"],
+                                       p["eval_set"]) == (arm["augmenter"], arm["n"], test)])
 
 
 def _say(msg: str) -> None:
@@ -124,6 +148,7 @@ def run_cell(store: Store, corpus: str, retriever: str, augmenters: list[str],
     except AugplanError as exc:  # the share buys no pilot on this machine: that is the arm
         arms["autopilot"] = {"refused": exc.message, "hint": exc.hint or "",
                              "need_hours": getattr(exc, "need_hours", None),
+                             "need_share": getattr(exc, "need_share", None),
                              "augmenter": None, "n": 0, "hours": 0.0, "points": []}
         print(f"[{corpus} / {retriever}] autopilot refused: {exc}", file=sys.stderr,
               flush=True)
@@ -161,8 +186,8 @@ def run_cell(store: Store, corpus: str, retriever: str, augmenters: list[str],
                 arm.update({k: priced[name][k] for k in ("augmenter", "n", "hours")})
         print(f"[{corpus} / {retriever}] {name}: {arm['augmenter'] or 'zero-shot'} "
               f"n={arm['n']}", file=sys.stderr, flush=True)
-        arm["test"] = final(store, corpus, retriever, arm["augmenter"], arm["n"],
-                            final_seeds or seeds, models_dir)
+        arm["test"], arm["seconds"] = final(store, corpus, retriever, arm["augmenter"],
+                                            arm["n"], final_seeds or seeds, models_dir)
         arm["mean"] = sum(arm["test"]) / len(arm["test"])
         arm["half_range"] = (max(arm["test"]) - min(arm["test"])) / 2
     best = max(scored(arms), key=lambda k: arms[k]["mean"])
@@ -280,6 +305,7 @@ def _run(args: argparse.Namespace) -> int:
             print(f"[{corpus} / {retriever}] {cell['verdict']}", flush=True)
             args.json.write_text(json.dumps(merge(earlier, cells), indent=2, default=_json)
                                  + "\n")
+    backfill_seconds(store, earlier)
     write_doc(merge(earlier, cells), args.doc, args.doc.parent / "img", command)
     return 0
 
@@ -299,15 +325,15 @@ def seed_list(text: str) -> tuple[int, ...]:
 
 def merge(earlier: list[dict[str, Any]], cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """This run's cells, and the earlier ones it did not measure (a cell is a corpus, a
-    retriever and a budget), in the grid's order, smaller budgets first."""
-    def key(c: dict[str, Any]) -> tuple[str, str, float]:
-        return c["corpus"], c["retriever"], float(c["budget_hours"])
+    retriever, a budget and a pilot share), in the grid's order, smaller budgets first."""
+    def key(c: dict[str, Any]) -> tuple[str, str, float, float]:
+        return c["corpus"], c["retriever"], float(c["budget_hours"]), float(c["pilot_share"])
 
     new = {key(c) for c in cells}
     out = [c for c in earlier if key(c) not in new] + list(cells)
     order = {k: i for i, k in enumerate(GRID)}
     return sorted(out, key=lambda c: (order.get((c["corpus"], c["retriever"]), len(order)),
-                                      float(c["budget_hours"])))
+                                      float(c["budget_hours"]), float(c["pilot_share"])))
 
 
 def _json(v: Any) -> Any:

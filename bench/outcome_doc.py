@@ -102,6 +102,58 @@ def noise(cell: dict[str, Any]) -> float | None:
     return math.hypot(std_error(arms["autopilot"]), std_error(arms[cell["best"]]))
 
 
+def seeds_to_resolve(cell: dict[str, Any], goal: float = 0.003) -> tuple[int, float] | None:
+    """Seeds per arm whose final trainings would put the goal two standard errors from zero
+    (the regret's standard error at goal / 2), and the per-seed standard deviation it assumes:
+    pooled over the cell's arms that trained with more than one seed (two arms of one
+    augmenter and n count once). None when the autopilot refused or no arm has two seeds."""
+    arms = cell["arms"]
+    if "refused" in arms["autopilot"]:
+        return None
+    trained = {(a["augmenter"], a["n"]): a["test"] for k, a in arms.items() if k in scored(arms)}
+    spread = [statistics.variance(t) for t in trained.values() if len(t) > 1]
+    if not spread:
+        return None
+    sd = math.sqrt(statistics.fmean(spread))
+    return max(2, math.ceil(2 * sd ** 2 / (goal / 2) ** 2)), sd
+
+
+def resolution(cell: dict[str, Any]) -> str | None:
+    """Where the regret's standard error is over 0.003: what resolving it would take, in seeds
+    and, where the cell recorded its final trainings' seconds, in hours of this machine."""
+    n, need = noise(cell), seeds_to_resolve(cell)
+    if n is None or n <= 0.003 or need is None:
+        return None
+    seeds, sd = need
+    arms = cell["arms"]
+    pair = [arms["autopilot"], arms[cell["best"]]]
+    out = (f"the regret's standard error ({n:.4f}) is over the goal's 0.003: the arms' final "
+           f"trainings differ by {sd:.4f} from seed to seed (standard deviation, pooled over "
+           f"the arms), so telling a regret of 0.003 from none at two standard errors takes "
+           f"about {seeds:,} seeds per arm")
+    if all(a.get("seconds") for a in pair):
+        hours = seeds * sum(a["seconds"] for a in pair) / 3600
+        out += (f", about {hours:,.0f} h of this machine for the autopilot's and the best "
+                "arm's final trainings alone")
+    return out
+
+
+def has_twin(cell: dict[str, Any], cells: list[dict[str, Any]]) -> bool:
+    """Whether another cell of the page has this one's corpus, retriever and budget at another
+    pilot share (so only the share tells them apart)."""
+    def key(c: dict[str, Any]) -> tuple[str, str, float]:
+        return c["corpus"], c["retriever"], float(c["budget_hours"])
+
+    return any(key(c) == key(cell) and c.get("pilot_share") != cell.get("pilot_share")
+               for c in cells)
+
+
+def label(cell: dict[str, Any], cells: list[dict[str, Any]]) -> str:
+    """A cell's name: corpus, retriever and budget, and its pilot share where it has a twin."""
+    name = f"{cell['corpus']} / {cell['retriever']}, {cell['budget_hours']:g} h"
+    return name + (f", share {cell['pilot_share']:g}" if has_twin(cell, cells) else "")
+
+
 def summary_lines(cells: list[dict[str, Any]]) -> list[str]:
     """One row per cell: the autopilot's choice, the best arm, the regret against the goal and
     against its standard error, and the budget whose pilot share pilots every candidate."""
@@ -111,14 +163,14 @@ def summary_lines(cells: list[dict[str, Any]]) -> list[str]:
     for cell in cells:
         arms, best = cell["arms"], cell["best"]
         auto = arms["autopilot"]
-        name = f"{cell['corpus']} / {cell['retriever']}, {cell['budget_hours']:g} h"
+        name = label(cell, cells)
         top = f"{best}: {arms[best]['augmenter'] or '-'} n={arms[best]['n']:,}"
         every = auto.get("every_candidate_hours")
         partial = any("not piloted" in w for w in auto.get("warnings", []))
         if "refused" in auto:
-            need = auto.get("need_hours")
-            lines.append(f"| {name} | refused (pilots need {f'{need:g}' if need else '?'} h) "
-                         f"| {top} | - | - | - | - |")
+            need, share = auto.get("need_hours"), auto.get("need_share")
+            lines.append(f"| {name} | refused (pilots need {f'{need:g}' if need else '?'} h"
+                         f"{f' or share {share:g}' if share else ''}) | {top} | - | - | - | - |")
             continue
         n = noise(cell)
         lines.append(f"| {name} | {auto['augmenter'] or '-'} n={auto['n']:,} | {top} | "
@@ -133,7 +185,12 @@ def summary_lines(cells: list[dict[str, Any]]) -> list[str]:
                    "training) is larger than the goal's 0.003: there, a regret under 0.003 and "
                    "one over it are not told apart by this benchmark, and the autopilot's "
                    "pilots (two seeds each, on a dev split of a few hundred queries) face noise "
-                   "of the same kind. Where the pilot share buys pilots of some candidates "
+                   "of the same kind"
+                   + (" (seeds per arm that would resolve it: "
+                      + ", ".join(f"{label(c, cells)}: about {seeds_to_resolve(c)[0]:,}"
+                                  for c in unresolved if seeds_to_resolve(c)) + ")"
+                      if unresolved else "")
+                   + ". Where the pilot share buys pilots of some candidates "
                    "only, the last column names the budget whose share would pilot them all "
                    "(from the autopilot's own prices on this machine)."), ""]
     return lines
@@ -189,7 +246,8 @@ def write_doc(cells: list[dict[str, Any]], doc: Path, img: Path, command: str) -
                   + " (the full grid is `python bench/outcome.py` with its defaults).", ""]
     lines += summary_lines(cells)
     for cell in cells:
-        name = f"outcome-{cell['corpus']}-{cell['retriever']}-{cell['budget_hours']:g}h.png"
+        name = (f"outcome-{cell['corpus']}-{cell['retriever']}-{cell['budget_hours']:g}h"
+                + (f"-share{cell['pilot_share']:g}" if has_twin(cell, cells) else "") + ".png")
         plot(cell, img / name)
         head = (f"Budget {cell['budget_hours']:g} device-hours per arm (pilot share "
                 f"{cell['pilot_share']:g}) of {cell.get('machine', 'a machine not recorded')}, "
@@ -204,7 +262,7 @@ def write_doc(cells: list[dict[str, Any]], doc: Path, img: Path, command: str) -
         if cell.get("command") != command:
             head += (f" Kept from an earlier run: `{cell['command']}`." if cell.get("command")
                      else " Kept from an earlier run (its command was not recorded).")
-        lines += [f"## {cell['corpus']} / {cell['retriever']}, {cell['budget_hours']:g} h", "",
+        lines += [f"## {label(cell, cells)}", "",
                   head, "",
                   "| arm | augmenter | n | device-hours | test nDCG@10 | regret |",
                   "|---|---|---|---|---|---|"]
@@ -225,8 +283,10 @@ def write_doc(cells: list[dict[str, Any]], doc: Path, img: Path, command: str) -
                    f"{auto['stopped']}; predicted dev {auto['predicted_dev']:.4f}, measured dev "
                    f"{auto['dev']:.4f}.")
         reasons = why(cell)
+        noisy = resolution(cell)
         lines += ["", summary, *(f"Warning: {w}." for w in auto.get("warnings", [])),
                   "", f"**Verdict:** {cell['verdict']}.", "",
                   *(f"Why: {w}." for w in reasons), *([""] if reasons else []),
+                  *([f"Noise: {noisy}.", ""] if noisy else []),
                   f"![{cell['corpus']} {cell['retriever']}](img/{name})", ""]
     doc.write_text("\n".join(lines) + "\n", encoding="utf-8")

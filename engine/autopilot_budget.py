@@ -41,11 +41,14 @@ class AutopilotRequest:
 
 class PilotsUnaffordable(AugplanError):
     """The pilot share buys no informative pilot. ``need_hours``: the budget (at the request's
-    pilot share) that buys the first points the message prices."""
+    pilot share) that buys the first points the message prices; ``need_share``: the share
+    (of the request's budget) that buys them, None when it would be the whole budget."""
 
-    def __init__(self, message: str, *, hint: str, need_hours: float) -> None:
+    def __init__(self, message: str, *, hint: str, need_hours: float,
+                 need_share: float | None = None) -> None:
         super().__init__(message, hint=hint)
         self.need_hours = need_hours
+        self.need_share = need_share
 
 
 @dataclass(frozen=True)
@@ -119,11 +122,15 @@ def first_points(store: Store, r: AutopilotRequest, pilot_cap: float, *,
     def refuse(what: str, scale: int, augs: tuple[str, ...], each: str,
                also: str) -> PilotsUnaffordable:
         need = round_up(hours(scale, augs) / r.pilot_share)
+        share = round_up(hours(scale, augs) / r.budget_hours)  # the share that buys them here
+        other = (f"--pilot-share to at least {share:g} (at {r.budget_hours:g} h)" if share < 1
+                 else "--pilot-share")
         return PilotsUnaffordable(
             f"a pilot share of {pilot_cap:.3g} device-hours cannot buy the {what}: "
             + price(scale, augs, each),
             hint=(f"raise --budget-gpu-hours to at least {need:g} (at --pilot-share "
-                  f"{r.pilot_share:g}) or --pilot-share{also}"), need_hours=need)
+                  f"{r.pilot_share:g}) or {other}{also}"), need_hours=need,
+            need_share=share if share < 1 else None)
 
     informative = 2 * r.train.batch_size  # one batch is one step, at a warm-up rate of zero
     if r.first_scale is not None:

@@ -79,3 +79,47 @@ def test_why_names_the_pilots_cost_when_the_budget_was_spent() -> None:
                               "its final run bought 455")]
     cell["arms"]["autopilot"] = {**auto, "hours": 0.1}  # half the budget left unspent
     assert "did not show the gain" in doc.why(cell)[0]
+
+
+def test_noise_names_the_seeds_and_hours_that_would_resolve_the_goal() -> None:
+    """Where the regret's standard error is over 0.003, the page says how many seeds per arm
+    would put 0.003 two standard errors from zero, from the cell's own seed-to-seed spread."""
+    doc = _bench("outcome_doc")
+    best = {"augmenter": "smollm2-135m", "n": 1300, "test": [0.648, 0.666], "regret": 0.0,
+            "seconds": 300.0}
+    auto = {"augmenter": "gemma3-270m", "n": 512, "test": [0.656, 0.646], "regret": 0.006,
+            "seconds": 150.0}
+    cell = _cell("scifact", auto, best)
+    seeds, sd = doc.seeds_to_resolve(cell)
+    # variances 0.000162 and 0.00005 pooled: sd 0.01030; 2 sd^2 / 0.0015^2 = 94.2
+    assert sd == pytest.approx(0.010296, abs=1e-6) and seeds == 95
+    text = doc.resolution(cell)
+    assert "about 95 seeds per arm" in text and "about 12 h of this machine" in text  # 95*450 s
+    del cell["arms"]["autopilot"]["seconds"]  # a cell measured before seconds were recorded
+    assert "seeds per arm" in doc.resolution(cell) and " h of this machine" not in \
+        doc.resolution(cell)
+    fine = _cell("scifact", {**auto, "test": [0.6500, 0.6502]}, {**best, "test": [0.66, 0.6604]})
+    assert doc.resolution(fine) is None  # standard error under 0.003: nothing to resolve
+    refused = _cell("nfcorpus", {"refused": "cannot buy", "need_hours": 0.68, "need_share": 0.34,
+                                 "augmenter": None, "n": 0}, best)
+    assert doc.seeds_to_resolve(refused) is None
+    row = next(line for line in doc.summary_lines([refused]) if line.startswith("| nfcorpus"))
+    assert "refused (pilots need 0.68 h or share 0.34)" in row
+
+
+def test_cells_of_one_budget_and_two_shares_are_told_apart() -> None:
+    """Two pilot shares at one corpus, retriever and budget are two cells: both stay in the
+    JSON and the page names their shares; a lone cell's name carries no share."""
+    outcome, doc = _bench("outcome"), _bench("outcome_doc")
+    best = {"augmenter": "smollm2-135m", "n": 730, "test": [0.32], "regret": 0.0}
+    low = {**_cell("nfcorpus", {"refused": "x", "augmenter": None, "n": 0}, best),
+           "retriever": "minilm-l6", "pilot_share": 0.25}
+    high = {**low, "pilot_share": 0.4}
+    other = {**_cell("scifact", best, best), "pilot_share": 0.25}
+    cells = outcome.merge([low, other], [high])
+    assert [(c["corpus"], c["pilot_share"]) for c in cells] == [
+        ("scifact", 0.25), ("nfcorpus", 0.25), ("nfcorpus", 0.4)]
+    assert [doc.label(c, cells) for c in cells] == [
+        "scifact / static-minilm, 0.5 h", "nfcorpus / minilm-l6, 0.5 h, share 0.25",
+        "nfcorpus / minilm-l6, 0.5 h, share 0.4"]
+    assert outcome.merge(cells, [{**high}]) == cells  # a rerun of one share replaces it only

@@ -264,7 +264,9 @@ def test_first_points_are_informative_and_cheapest_first(tmp_path: Path) -> None
     with pytest.raises(PilotsUnaffordable, match="smallest informative pilot: 128 queries") as err:
         first_points(store, r, 0.01)
     assert "at least 0.15 (at --pilot-share 0.25)" in str(err.value)  # 128/3600 h / 0.25
+    assert "or --pilot-share to at least 0.036 (at 1 h)" in str(err.value)  # 128/3600 h / 1 h
     assert err.value.need_hours == 0.15 and err.value.exit_code == 2
+    assert err.value.need_share == 0.036
     assert [round_up(x) for x in (0.202, 0.2, 0.0356, 1234.0)] == [0.21, 0.2, 0.036, 1300.0]
     # the first points' training is priced at the retriever's own rate, never another's
     from engine.autopilot_budget import training_rate
