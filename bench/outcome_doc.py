@@ -290,3 +290,7 @@ def write_doc(cells: list[dict[str, Any]], doc: Path, img: Path, command: str) -
                   *([f"Noise: {noisy}.", ""] if noisy else []),
                   f"![{cell['corpus']} {cell['retriever']}](img/{name})", ""]
     doc.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    drawn = {line.rpartition("](img/")[2].rstrip(")") for line in lines if "](img/" in line}
+    for stale in img.glob("outcome-*.png"):  # a cell renamed (a twin's share) leaves none behind
+        if stale.name not in drawn:
+            stale.unlink()

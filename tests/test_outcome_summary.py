@@ -123,3 +123,28 @@ def test_cells_of_one_budget_and_two_shares_are_told_apart() -> None:
         "scifact / static-minilm, 0.5 h", "nfcorpus / minilm-l6, 0.5 h, share 0.25",
         "nfcorpus / minilm-l6, 0.5 h, share 0.4"]
     assert outcome.merge(cells, [{**high}]) == cells  # a rerun of one share replaces it only
+
+
+def test_the_page_draws_twins_apart_and_leaves_no_stale_plot(tmp_path: Path) -> None:
+    """write_doc names a twin cell's plot by its share and removes plots no cell draws (the
+    one the cell had before it got a twin)."""
+    doc = _bench("outcome_doc")
+    arm = {"augmenter": "smollm2-135m", "n": 730, "hours": 0.49, "test": [0.32, 0.33],
+           "mean": 0.325, "regret": 0.0}
+    cell = {"corpus": "nfcorpus", "retriever": "minilm-l6", "budget_hours": 0.5,
+            "pilot_share": 0.25, "augmenters": ["smollm2-135m"], "test_set": "nfcorpus:test",
+            "seconds": 10.0, "best": "smallest", "verdict": "v", "command": "python a",
+            "arms": {"autopilot": {"refused": "cannot buy", "augmenter": None, "n": 0},
+                     "smallest": arm}}
+    img = tmp_path / "img"
+    img.mkdir()
+    (img / "outcome-nfcorpus-minilm-l6-0.5h.png").write_bytes(b"old")
+    (img / "other.png").write_bytes(b"not ours")
+    doc.write_doc([cell, {**cell, "pilot_share": 0.34, "command": "python b"}],
+                  tmp_path / "outcome.md", img, "python b")
+    assert sorted(p.name for p in img.iterdir()) == [
+        "other.png", "outcome-nfcorpus-minilm-l6-0.5h-share0.25.png",
+        "outcome-nfcorpus-minilm-l6-0.5h-share0.34.png"]
+    text = (tmp_path / "outcome.md").read_text()
+    assert "## nfcorpus / minilm-l6, 0.5 h, share 0.34" in text
+    assert "(img/outcome-nfcorpus-minilm-l6-0.5h-share0.25.png)" in text
