@@ -213,7 +213,7 @@ def plot(cell: dict[str, Any], path: Path) -> None:
     ax.set_ylim(low, high + 0.25 * (high - low))  # room for the two-line labels
     ax.set_ylabel("test nDCG@10")
     ax.set_title(f"{cell['corpus']} / {cell['retriever']}: {cell['budget_hours']:g} "
-                 "device-hours per arm")
+                 f"device-hours per arm, pilot share {cell['pilot_share']:g}")
     for i, k in enumerate(names):
         arm = cell["arms"][k]
         ax.annotate(f"{arm['augmenter'] or '-'}\nn={arm['n']:,}", (i, means[i] + errs[i]),
@@ -238,8 +238,7 @@ def write_doc(cells: list[dict[str, Any]], doc: Path, img: Path, command: str) -
     kept = [c for c in cells if c.get("command") != command]
     if kept:
         lines += ["Cells kept from earlier runs of the script (each says its command): "
-                  + ", ".join(f"{c['corpus']} / {c['retriever']} at {c['budget_hours']:g} h"
-                              for c in kept) + ".", ""]
+                  + "; ".join(label(c, cells) for c in kept) + ".", ""]
     missing = sorted(set(GRID) - {(c["corpus"], c["retriever"]) for c in cells})
     if missing:
         lines += ["Not measured yet: " + ", ".join(f"{c} / {r}" for c, r in missing)
