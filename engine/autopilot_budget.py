@@ -121,15 +121,16 @@ def first_points(store: Store, r: AutopilotRequest, pilot_cap: float, *,
 
     def refuse(what: str, scale: int, augs: tuple[str, ...], each: str,
                also: str) -> PilotsUnaffordable:
-        need = round_up(hours(scale, augs) / r.pilot_share)
-        share = round_up(hours(scale, augs) / r.budget_hours)  # the share that buys them here
+        need = round_up(SPARE * hours(scale, augs) / r.pilot_share)
+        share = round_up(SPARE * hours(scale, augs) / r.budget_hours)  # that buys them here
         other = (f"--pilot-share to at least {share:g} (at {r.budget_hours:g} h)" if share < 1
                  else "--pilot-share")
         return PilotsUnaffordable(
             f"a pilot share of {pilot_cap:.3g} device-hours cannot buy the {what}: "
             + price(scale, augs, each),
             hint=(f"raise --budget-gpu-hours to at least {need:g} (at --pilot-share "
-                  f"{r.pilot_share:g}) or {other}{also}"), need_hours=need,
+                  f"{r.pilot_share:g}) or {other}{also}; with a tenth to spare, as prices "
+                  "move between runs"), need_hours=need,
             need_share=share if share < 1 else None)
 
     informative = 2 * r.train.batch_size  # one batch is one step, at a warm-up rate of zero
@@ -150,7 +151,7 @@ def first_points(store: Store, r: AutopilotRequest, pilot_cap: float, *,
                 left = cheapest_first[k:]
                 if not left:
                     return FirstPoints(scale, r.augmenters, [])
-                every = round_up(hours(informative, r.augmenters) / r.pilot_share)
+                every = round_up(SPARE * hours(informative, r.augmenters) / r.pilot_share)
                 partial = (f"the pilot share ({pilot_cap:.3g} h) buys informative pilots of "
                            f"{', '.join(cheapest_first[:k])} only; not piloted, so not "
                            f"chosen: {', '.join(left)} (a budget of {every:g} h at "
@@ -158,6 +159,12 @@ def first_points(store: Store, r: AutopilotRequest, pilot_cap: float, *,
                 return FirstPoints(scale, cheapest_first[:k], [partial], every)
     raise refuse("smallest informative pilot", informative, cheapest_first[:1],
                  f"the cheapest candidate ({cheapest_first[0]})", "")
+
+
+# The budgets a refusal or a warning names carry a tenth to spare: the prices move from run to
+# run (a training rate recorded since, an evaluation timed anew), and a budget priced to the
+# hair is refused again by the next run's price.
+SPARE = 1.1
 
 
 def round_up(x: float, digits: int = 2) -> float:

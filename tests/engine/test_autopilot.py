@@ -258,15 +258,16 @@ def test_first_points_are_informative_and_cheapest_first(tmp_path: Path) -> None
     assert (some.scale, some.piloted) == (64, ("fast", "mid"))
     warnings = some.warnings
     assert "not piloted, so not chosen: slow" in warnings[0]
-    # 128 queries of each: 0.32 h, over a share of 0.25
-    assert "a budget of 1.3 h at --pilot-share 0.25 pilots every candidate" in warnings[0]
-    assert some.every_hours == 1.3  # the same figure, for reports that read it
+    # 128 queries of each: 0.32 h, over a share of 0.25; with a tenth to spare, 1.408 h
+    assert "a budget of 1.5 h at --pilot-share 0.25 pilots every candidate" in warnings[0]
+    assert some.every_hours == 1.5  # the same figure, for reports that read it
     with pytest.raises(PilotsUnaffordable, match="smallest informative pilot: 128 queries") as err:
         first_points(store, r, 0.01)
-    assert "at least 0.15 (at --pilot-share 0.25)" in str(err.value)  # 128/3600 h / 0.25
-    assert "or --pilot-share to at least 0.036 (at 1 h)" in str(err.value)  # 128/3600 h / 1 h
-    assert err.value.need_hours == 0.15 and err.value.exit_code == 2
-    assert err.value.need_share == 0.036
+    # 128/3600 h, with a tenth to spare: 0.0391 h, at a share of 0.25 or of a 1 h budget
+    assert "at least 0.16 (at --pilot-share 0.25)" in str(err.value)
+    assert "or --pilot-share to at least 0.04 (at 1 h)" in str(err.value)
+    assert err.value.need_hours == 0.16 and err.value.exit_code == 2
+    assert err.value.need_share == 0.04
     assert [round_up(x) for x in (0.202, 0.2, 0.0356, 1234.0)] == [0.21, 0.2, 0.036, 1300.0]
     # the first points' training is priced at the retriever's own rate, never another's
     from engine.autopilot_budget import training_rate
