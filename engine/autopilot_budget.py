@@ -123,14 +123,15 @@ def first_points(store: Store, r: AutopilotRequest, pilot_cap: float, *,
                also: str) -> PilotsUnaffordable:
         need = round_up(SPARE * hours(scale, augs) / r.pilot_share)
         share = round_up(SPARE * hours(scale, augs) / r.budget_hours)  # that buys them here
-        other = (f"--pilot-share to at least {share:g} (at {r.budget_hours:g} h)" if share < 1
-                 else "--pilot-share")
+        # no share of this budget buys them when they cost all of it
+        other = f" or --pilot-share to at least {share:g} (at {r.budget_hours:g} h)" \
+            if share < 1 else ""
         return PilotsUnaffordable(
             f"a pilot share of {pilot_cap:.3g} device-hours cannot buy the {what}: "
             + price(scale, augs, each),
             hint=(f"raise --budget-gpu-hours to at least {need:g} (at --pilot-share "
-                  f"{r.pilot_share:g}) or {other}{also}; with a tenth to spare, as prices "
-                  "move between runs"), need_hours=need,
+                  f"{r.pilot_share:g}){other}{also}; with a tenth to spare, as prices move "
+                  "between runs"), need_hours=need,
             need_share=share if share < 1 else None)
 
     informative = 2 * r.train.batch_size  # one batch is one step, at a warm-up rate of zero

@@ -138,8 +138,11 @@ def test_first_points_priced_with_their_evaluations(setup: tuple[Path, Path],
     assert "cannot buy the smallest pilot" in msg and "to generate, train and evaluate" in msg
     assert "4 dev evaluations" in msg and "timed on the zero-shot point" in msg
     assert "the latest rate recorded for static-minilm" in msg
-    need = float(msg.split("at least ")[-1].split(" ")[0])  # rounded up: it buys them
-    assert floor / 0.9 <= need <= 1.1 * floor / 0.9
+    # the budget that buys them: a tenth to spare, rounded up (by at most a tenth)
+    need = float(msg.split("--budget-gpu-hours to at least ")[1].split(" ")[0])
+    assert 1.1 * floor / 0.9 <= need <= 1.1 * 1.1 * floor / 0.9
+    assert err.value.need_hours == need
+    assert "--pilot-share to" not in msg  # they cost more than the whole budget: no share buys
     assert len(store.pilots(corpus="scifact")) == before  # nothing bought
 
 
