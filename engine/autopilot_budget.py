@@ -121,18 +121,7 @@ def first_points(store: Store, r: AutopilotRequest, pilot_cap: float, *,
 
     def refuse(what: str, scale: int, augs: tuple[str, ...], each: str,
                also: str) -> PilotsUnaffordable:
-        need = round_up(SPARE * hours(scale, augs) / r.pilot_share)
-        share = round_up(SPARE * hours(scale, augs) / r.budget_hours)  # that buys them here
-        # no share of this budget buys them when they cost all of it
-        other = f" or --pilot-share to at least {share:g} (at {r.budget_hours:g} h)" \
-            if share < 1 else ""
-        return PilotsUnaffordable(
-            f"a pilot share of {pilot_cap:.3g} device-hours cannot buy the {what}: "
-            + price(scale, augs, each),
-            hint=(f"raise --budget-gpu-hours to at least {need:g} (at --pilot-share "
-                  f"{r.pilot_share:g}){other}{also}; with a tenth to spare, as prices move "
-                  "between runs"), need_hours=need,
-            need_share=share if share < 1 else None)
+        return _refusal(r, pilot_cap, what, hours(scale, augs), price(scale, augs, each), also)
 
     informative = 2 * r.train.batch_size  # one batch is one step, at a warm-up rate of zero
     if r.first_scale is not None:
@@ -160,6 +149,22 @@ def first_points(store: Store, r: AutopilotRequest, pilot_cap: float, *,
                 return FirstPoints(scale, cheapest_first[:k], [partial], every)
     raise refuse("smallest informative pilot", informative, cheapest_first[:1],
                  f"the cheapest candidate ({cheapest_first[0]})", "")
+
+
+def _refusal(r: AutopilotRequest, pilot_cap: float, what: str, cost: float, priced: str,
+             also: str) -> PilotsUnaffordable:
+    """A share that cannot buy the first points (``cost`` hours, ``priced`` says how): the
+    budget that buys them at this share, and the share of this budget that does (none when
+    they cost all of it), both with a tenth to spare."""
+    need = round_up(SPARE * cost / r.pilot_share)
+    share = round_up(SPARE * cost / r.budget_hours)
+    other = f" or --pilot-share to at least {share:g} (at {r.budget_hours:g} h)" \
+        if share < 1 else ""
+    return PilotsUnaffordable(
+        f"a pilot share of {pilot_cap:.3g} device-hours cannot buy the {what}: {priced}",
+        hint=(f"raise --budget-gpu-hours to at least {need:g} (at --pilot-share "
+              f"{r.pilot_share:g}){other}{also}; with a tenth to spare, as prices move "
+              "between runs"), need_hours=need, need_share=share if share < 1 else None)
 
 
 # The budgets a refusal or a warning names carry a tenth to spare: the prices move from run to
