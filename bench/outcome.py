@@ -46,7 +46,7 @@ from store import Store
 from store.errors import AugplanError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # its page: outcome_doc.py
-from outcome_doc import GRID, scored, verdict, write_doc
+from outcome_doc import GRID, cell_key, scored, verdict, write_doc
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_FOLDERS = {"nfcorpus": "nfcorpus-processed"}  # the data folder's preprocessed NFCorpus
@@ -327,7 +327,7 @@ def merge(earlier: list[dict[str, Any]], cells: list[dict[str, Any]]) -> list[di
     """This run's cells, and the earlier ones it did not measure (a cell is a corpus, a
     retriever, a budget and a pilot share), in the grid's order, smaller budgets first."""
     def key(c: dict[str, Any]) -> tuple[str, str, float, float]:
-        return c["corpus"], c["retriever"], float(c["budget_hours"]), float(c["pilot_share"])
+        return (*cell_key(c), float(c["pilot_share"]))
 
     new = {key(c) for c in cells}
     out = [c for c in earlier if key(c) not in new] + list(cells)

@@ -138,13 +138,15 @@ def resolution(cell: dict[str, Any]) -> str | None:
     return out
 
 
+def cell_key(c: dict[str, Any]) -> tuple[str, str, float]:
+    """What a cell measures apart from its pilot share: corpus, retriever and budget."""
+    return c["corpus"], c["retriever"], float(c["budget_hours"])
+
+
 def has_twin(cell: dict[str, Any], cells: list[dict[str, Any]]) -> bool:
     """Whether another cell of the page has this one's corpus, retriever and budget at another
     pilot share (so only the share tells them apart)."""
-    def key(c: dict[str, Any]) -> tuple[str, str, float]:
-        return c["corpus"], c["retriever"], float(c["budget_hours"])
-
-    return any(key(c) == key(cell) and c.get("pilot_share") != cell.get("pilot_share")
+    return any(cell_key(c) == cell_key(cell) and c.get("pilot_share") != cell.get("pilot_share")
                for c in cells)
 
 
@@ -180,6 +182,7 @@ def summary_lines(cells: list[dict[str, Any]]) -> list[str]:
                      " |")
     ran = [c for c in cells if noise(c) is not None]
     unresolved = [c for c in ran if noise(c) > 0.003]
+    needs = [(label(c, cells), seeds_to_resolve(c)) for c in unresolved]
     lines += ["", (f"In {len(unresolved)} of the {len(ran)} cells where the autopilot ran, the "
                    "standard error of its regret (from the seeds of each arm's final "
                    "training) is larger than the goal's 0.003: there, a regret under 0.003 and "
@@ -187,9 +190,8 @@ def summary_lines(cells: list[dict[str, Any]]) -> list[str]:
                    "pilots (two seeds each, on a dev split of a few hundred queries) face noise "
                    "of the same kind"
                    + (" (seeds per arm that would resolve it: "
-                      + ", ".join(f"{label(c, cells)}: about {seeds_to_resolve(c)[0]:,}"
-                                  for c in unresolved if seeds_to_resolve(c)) + ")"
-                      if unresolved else "")
+                      + "; ".join(f"{name}: about {need[0]:,}" for name, need in needs if need)
+                      + ")" if any(need for _, need in needs) else "")
                    + ". Where the pilot share buys pilots of some candidates "
                    "only, the last column names the budget whose share would pilot them all "
                    "(from the autopilot's own prices on this machine)."), ""]

@@ -39,6 +39,12 @@ class AutopilotRequest:
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
+# The budgets a refusal or a warning names carry a tenth to spare: the prices move from run to
+# run (a training rate recorded since, an evaluation timed anew), and a budget priced to the
+# hair is refused again by the next run's price.
+SPARE = 1.1
+
+
 class PilotsUnaffordable(AugplanError):
     """The pilot share buys no informative pilot. ``need_hours``: the budget (at the request's
     pilot share) that buys the first points the message prices; ``need_share``: the share
@@ -165,12 +171,6 @@ def _refusal(r: AutopilotRequest, pilot_cap: float, what: str, cost: float, pric
         hint=(f"raise --budget-gpu-hours to at least {need:g} (at --pilot-share "
               f"{r.pilot_share:g}){other}{also}; with a tenth to spare, as prices move "
               "between runs"), need_hours=need, need_share=share if share < 1 else None)
-
-
-# The budgets a refusal or a warning names carry a tenth to spare: the prices move from run to
-# run (a training rate recorded since, an evaluation timed anew), and a budget priced to the
-# hair is refused again by the next run's price.
-SPARE = 1.1
 
 
 def round_up(x: float, digits: int = 2) -> float:
